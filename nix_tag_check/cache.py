@@ -1,0 +1,235 @@
+"""Remember evaluation results under .git/, and trust them only when no input can have moved.
+
+Inputs: every tracked or untracked-not-ignored file of the repository except the
+manifests (files that name a configured image: rewriting them cannot change a
+tag), the config, the Nix binaries, Nix's settings and search path, the system.
+A file's identity is its stat (size, mtime, ctime, inode), as Git's index uses.
+When anything cannot be pinned down (a submodule, a URL in NIX_PATH, no Git),
+there is no cache: a wrong tag is worse than a slow one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from . import __version__
+from .config import Config, ImageSpec
+from .files import git, is_manifest_name, listed_files, mentions_file
+from .nix_eval import Evaluated, eval_nix_file
+from .reference import parse_repository
+
+FORMAT = 1
+_NIX_CONF_FILES = ("/etc/nix/nix.conf",)
+_MAX_SEARCH_PATH_FILES = 200_000
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode]
+
+
+def _tree(path: str, digest: hashlib._Hash) -> bool:
+    """Fold a folder's file stats into `digest`; False when it is too big to pin down."""
+    count = 0
+    for folder, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            digest.update(f"{full}\0{_stat(full)}\0".encode())
+            count += 1
+            if count > _MAX_SEARCH_PATH_FILES:
+                return False
+    return True
+
+
+def _search_path(digest: hashlib._Hash) -> bool:
+    """NIX_PATH and what each entry resolves to; False when an entry is not local."""
+    for entry in filter(None, os.environ.get("NIX_PATH", "").split(":")):
+        target = entry.split("=", 1)[-1]
+        if "://" in target or target.startswith(("channel:", "flake:")):
+            return False
+        real = os.path.realpath(target)
+        digest.update(f"{entry}\0{real}\0".encode())
+        if not real.startswith("/nix/store/") and os.path.isdir(real) and not _tree(real, digest):
+            return False
+        if not real.startswith("/nix/store/"):
+            digest.update(f"{_stat(real)}".encode())
+    return True
+
+
+def environment_key(config: Config) -> str | None:
+    """Everything but the repository's files that can change a tag; None: do not cache."""
+    digest = hashlib.sha256()
+    digest.update(f"{FORMAT}\0{__version__}\0".encode())
+    with open(eval_nix_file(), "rb") as handle:
+        digest.update(handle.read())
+    digest.update(json.dumps([config.path, config.root, config.system, config.discover]).encode())
+    digest.update(config.text)
+    for image in config.images:
+        digest.update(repr(image).encode())
+        for path in (image.nix, image.flake):
+            if path and os.path.exists(path):
+                digest.update(f"{path}\0{_stat(path)}\0".encode())
+    for tool in ("nix-instantiate", "nix"):
+        found = shutil.which(tool)
+        real = os.path.realpath(found) if found else ""
+        digest.update(f"{tool}\0{found}\0{real}\0{_stat(real) if real else None}\0".encode())
+    for name in sorted(os.environ):
+        if name.startswith(("NIX", "XDG_CONFIG")) or name in ("HOME", "USER"):
+            digest.update(f"{name}={os.environ[name]}\0".encode())
+    config_home = os.environ.get("XDG_CONFIG_HOME", os.path.expanduser("~/.config"))
+    for path in (*_NIX_CONF_FILES, os.path.join(config_home, "nix", "nix.conf")):
+        digest.update(f"{path}\0{_stat(path)}\0".encode())
+    nixpkgs_home = os.path.join(config_home, "nixpkgs")
+    if os.path.isdir(nixpkgs_home) and not _tree(nixpkgs_home, digest):
+        return None
+    if not _search_path(digest):
+        return None
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Repo:
+    root: str
+    git_dir: str
+    files: list[str]  # relative to root
+
+
+def open_repo(start: str) -> Repo | None:
+    out = git(["rev-parse", "--show-toplevel", "--absolute-git-dir"], start)
+    if not out:
+        return None
+    root, git_dir = out.splitlines()[:2]
+    if os.path.exists(os.path.join(root, ".gitmodules")):
+        return None  # files inside submodules are not listed: cannot pin them down
+    files = listed_files(root, tracked_only=False)
+    return None if files is None else Repo(root, git_dir, files)
+
+
+def _fingerprint(repo: Repo, excluded: Iterable[str]) -> str:
+    skip = set(excluded)
+    digest = hashlib.sha256()
+    for rel in repo.files:
+        if rel not in skip:
+            digest.update(f"{rel}\0{_stat(os.path.join(repo.root, rel))}\0".encode())
+    return digest.hexdigest()
+
+
+def _cache_file(repo: Repo, env_key: str, config: Config) -> str:
+    name = hashlib.sha256(f"{config.path}\0{config.root}".encode()).hexdigest()[:16]
+    return os.path.join(repo.git_dir, "nix-tag-check", f"{name}.json")
+
+
+def manifests_of(repo: Repo, needles: Sequence[str]) -> dict[str, list[int] | None]:
+    """Repository files that name an image: outside the key, so fixing them keeps the cache."""
+    byte_needles = [n.encode() for n in needles]
+    found: dict[str, list[int] | None] = {}
+    for rel in repo.files:
+        if not is_manifest_name(rel):
+            continue
+        path = os.path.join(repo.root, rel)
+        with contextlib.suppress(OSError, ValueError):
+            if os.path.isfile(path) and not os.path.islink(path) and mentions_file(
+                path, byte_needles
+            ):
+                found[rel] = _stat(path)
+    return found
+
+
+def load(repo: Repo, env_key: str, config: Config) -> list[dict[str, object]] | None:
+    """The stored results, if every input is as it was; else None."""
+    try:
+        with open(_cache_file(repo, env_key, config), encoding="utf-8") as handle:
+            entry = json.load(handle)
+        if entry["format"] != FORMAT or entry["env"] != env_key:
+            return None
+        needles = [str(n) for n in entry["needles"]]
+        excluded: dict[str, list[int] | None] = entry["manifests"]
+        results = entry["results"]
+        if not isinstance(results, list):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or corrupt: evaluate
+    byte_needles = [n.encode() for n in needles]
+    for rel, stat in excluded.items():
+        path = os.path.join(repo.root, rel)
+        now = _stat(path)
+        if now is None:
+            return None
+        if now != stat:
+            try:
+                if os.path.islink(path) or not mentions_file(path, byte_needles):
+                    return None  # no longer a manifest: it may be an input now
+            except (OSError, ValueError):
+                return None
+    if _fingerprint(repo, excluded) != entry.get("files"):
+        return None
+    return results
+
+
+def store(
+    repo: Repo, env_key: str, config: Config, needles: Sequence[str],
+    results: list[dict[str, object]],
+) -> None:
+    """Save results; failure to save only costs the next run an evaluation."""
+    excluded = manifests_of(repo, needles)
+    entry = {
+        "format": FORMAT,
+        "env": env_key,
+        "needles": list(needles),
+        "manifests": excluded,
+        "files": _fingerprint(repo, excluded),
+        "results": results,
+    }
+    path = _cache_file(repo, env_key, config)
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(entry, handle)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
+def to_json(evaluated: Sequence[Evaluated]) -> list[dict[str, object]]:
+    return [
+        {
+            "name": e.spec.name, "tag": e.tag, "out_path": e.out_path, "tag_source": e.spec.tag,
+            "system": e.spec.system, "attr": list(e.spec.attr), "source": e.spec.source,
+            "nix": e.spec.nix, "flake": e.spec.flake, "args": [list(a) for a in e.spec.args],
+        }
+        for e in evaluated
+    ]
+
+
+def from_json(results: list[dict[str, object]]) -> list[Evaluated] | None:
+    """Evaluated images from a cache entry; None if the entry is not what we wrote."""
+    try:
+        return [
+            Evaluated(
+                ImageSpec(
+                    str(r["name"]), parse_repository(str(r["name"])), str(r["tag_source"]),
+                    str(r["system"]), tuple(str(a) for a in r["attr"]),  # type: ignore[attr-defined]
+                    str(r["source"]), r["nix"], r["flake"],  # type: ignore[arg-type]
+                    tuple((str(k), str(v)) for k, v in r["args"]),  # type: ignore[attr-defined]
+                ),
+                str(r["tag"]), str(r["out_path"]),
+            )
+            for r in results
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -1,0 +1,308 @@
+"""`.nix-tag-check.yaml` and `--image`: which images, where their tags come from, which files."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from . import yaml_tree as yt
+from .reference import ReferenceError, Repository, parse_repository
+
+CONFIG_NAME = ".nix-tag-check.yaml"
+DEFAULT_SYSTEM = "x86_64-linux"
+DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
+TAG_SOURCES = ("auto", "outPath", "imageTag")
+_TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size"}
+_IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args"}
+_SYSTEM_RE = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, located in a file (path:line: message)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One configured image and how to compute its expected tag."""
+
+    name: str
+    repository: Repository
+    tag: str  # auto | outPath | imageTag
+    system: str
+    attr: tuple[str, ...]
+    source: str  # shown to users: "default.nix#image" or ".#worker"
+    nix: str | None = None  # absolute path of a .nix file
+    flake: str | None = None  # flake reference without fragment, relative paths made absolute
+    args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    root: str  # paths in files/exclude and in messages are relative to this
+    path: str | None  # the config file, if any
+    images: tuple[ImageSpec, ...]
+    files: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    system: str = DEFAULT_SYSTEM
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    discover: bool = False  # no images configured: take them from flake.nix or default.nix
+    text: bytes = field(default=b"", repr=False)  # the config's bytes (part of the cache key)
+
+
+def parse_attr_path(text: str) -> tuple[str, ...]:
+    """`a.b."c.d"` -> ('a', 'b', 'c.d'). Data, never Nix code: no operators, no spaces."""
+    if text == "":
+        return ()
+    parts: list[str] = []
+    i = 0
+    while True:
+        if i < len(text) and text[i] == '"':
+            end = text.find('"', i + 1)
+            if end == -1:
+                raise ValueError(f"unterminated quote in attribute path {text!r}")
+            parts.append(text[i + 1 : end])
+            i = end + 1
+        else:
+            match = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*").match(text, i)
+            if match is None:
+                raise ValueError(
+                    f"{text!r} is not a plain attribute path (names separated by dots)"
+                )
+            parts.append(match.group())
+            i = match.end()
+        if i == len(text):
+            return tuple(parts)
+        if text[i] != ".":
+            raise ValueError(f"{text!r} is not a plain attribute path (names separated by dots)")
+        i += 1
+
+
+def split_flake_ref(ref: str, base: str) -> tuple[str, tuple[str, ...]]:
+    """`.#a.b` -> (absolute path, ('a', 'b')); a missing fragment means `default`."""
+    flake, _, fragment = ref.partition("#")
+    if flake in (".", "..") or flake.startswith(("./", "../", "/")):
+        flake = os.path.normpath(os.path.join(base, flake))
+    elif flake.startswith("path:") and not flake[5:].startswith("/"):
+        flake = "path:" + os.path.normpath(os.path.join(base, flake[5:]))
+    if not flake:
+        raise ValueError(f"{ref!r} names no flake")
+    return flake, parse_attr_path(fragment or "default")
+
+
+def _where(path: str, node: yt.Node) -> str:
+    return f"{path}:{node.line + 1}"
+
+
+def _string(path: str, node: yt.Node, what: str) -> str:
+    node = yt.resolve(node)
+    if not isinstance(node, yt.Scalar) or node.style in ("|", ">") or node.value == "":
+        raise ConfigError(_where(path, node), f"{what} must be a non-empty string")
+    return node.value
+
+
+def _strings(path: str, node: yt.Node, what: str) -> tuple[str, ...]:
+    node = yt.resolve(node)
+    if isinstance(node, yt.Scalar):
+        return (_string(path, node, what),)
+    if not isinstance(node, yt.Sequence):
+        raise ConfigError(_where(path, node), f"{what} must be a list of glob patterns")
+    return tuple(_string(path, item, what) for item in node.items)
+
+
+def _mapping(path: str, node: yt.Node, keys: set[str], what: str) -> dict[str, yt.Node]:
+    node = yt.resolve(node)
+    if not isinstance(node, yt.Mapping):
+        raise ConfigError(_where(path, node), f"{what} must be a mapping")
+    result: dict[str, yt.Node] = {}
+    for key, value in node.pairs:
+        key = yt.resolve(key)
+        name = key.value if isinstance(key, yt.Scalar) else None
+        if name not in keys:
+            known = ", ".join(sorted(keys))
+            raise ConfigError(_where(path, key), f"unknown key {name!r} in {what} (known: {known})")
+        if name in result:
+            raise ConfigError(_where(path, key), f"duplicate key {name!r} in {what}")
+        result[name] = value
+    return result
+
+
+def _system(path: str, node: yt.Node) -> str:
+    value = _string(path, node, "system")
+    if not _SYSTEM_RE.fullmatch(value):
+        raise ConfigError(_where(path, node), f"system {value!r} is not like 'x86_64-linux'")
+    return value
+
+
+def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
+    keys = _mapping(path, node, _IMAGE_KEYS, "an image")
+    where = _where(path, node)
+    if "name" not in keys:
+        raise ConfigError(where, "an image needs 'name' (the repository as written in manifests)")
+    name = _string(path, keys["name"], "name")
+    try:
+        repository = parse_repository(name)
+    except ReferenceError as exc:
+        raise ConfigError(
+            _where(path, keys["name"]), f"{exc} (give the repository, no tag)"
+        ) from None
+    tag = _string(path, keys["tag"], "tag") if "tag" in keys else "auto"
+    if tag not in TAG_SOURCES:
+        raise ConfigError(_where(path, keys["tag"]), f"tag must be one of {', '.join(TAG_SOURCES)}")
+    if "system" in keys:
+        system = _system(path, keys["system"])
+    if ("nix" in keys) == ("flake" in keys):
+        raise ConfigError(where, f"image {name}: give exactly one of 'nix' and 'flake'")
+    if "flake" in keys:
+        for key in ("attr", "args"):
+            if key in keys:
+                raise ConfigError(_where(path, keys[key]), f"'{key}' goes with 'nix', not 'flake'")
+        ref = _string(path, keys["flake"], "flake")
+        try:
+            flake, attr = split_flake_ref(ref, root)
+        except ValueError as exc:
+            raise ConfigError(_where(path, keys["flake"]), str(exc)) from None
+        _check_flake_dir(flake, _where(path, keys["flake"]))
+        return ImageSpec(name, repository, tag, system, attr, ref, flake=flake)
+    nix = _string(path, keys["nix"], "nix")
+    nix_path = os.path.normpath(os.path.join(root, nix))
+    if os.path.isdir(nix_path):
+        nix_path = os.path.join(nix_path, "default.nix")
+    if not os.path.isfile(nix_path):
+        raise ConfigError(_where(path, keys["nix"]), f"Nix file {nix!r} does not exist")
+    attr_text = _string(path, keys["attr"], "attr") if "attr" in keys else ""
+    try:
+        attr = parse_attr_path(attr_text)
+    except ValueError as exc:
+        raise ConfigError(_where(path, keys["attr"]), str(exc)) from None
+    args: tuple[tuple[str, str], ...] = ()
+    if "args" in keys:
+        arg_nodes = yt.resolve(keys["args"])
+        if not isinstance(arg_nodes, yt.Mapping):
+            raise ConfigError(_where(path, arg_nodes), "args must be a mapping of strings")
+        args = tuple(
+            (_string(path, k, "an argument name"), _arg_value(path, v)) for k, v in arg_nodes.pairs
+        )
+    source = nix + (f"#{attr_text}" if attr_text else "")
+    return ImageSpec(name, repository, tag, system, attr, source, nix=nix_path, args=args)
+
+
+def _arg_value(path: str, node: yt.Node) -> str:
+    node = yt.resolve(node)
+    if not isinstance(node, yt.Scalar):
+        raise ConfigError(_where(path, node), "an argument value must be a string")
+    return node.value
+
+
+def _check_flake_dir(flake: str, where: str) -> None:
+    local = flake[5:] if flake.startswith("path:") else flake
+    if local.startswith("/") and not os.path.isfile(os.path.join(local, "flake.nix")):
+        raise ConfigError(where, f"no flake.nix in {local}")
+
+
+def load(path: str) -> Config:
+    """Read and check a config file; every problem is a ConfigError naming its line."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read config: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+        roots = yt.parse(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}:1", "config is not UTF-8 text") from None
+    except yt.YamlSyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.line}", exc.message) from None
+    root_dir = os.path.dirname(os.path.abspath(path))
+    if not roots or (isinstance(roots[0], yt.Scalar) and roots[0].value == ""):
+        raise ConfigError(f"{path}:1", "config is empty: list your images under 'images:'")
+    if len(roots) > 1:
+        raise ConfigError(_where(path, roots[1]), "config must be a single YAML document")
+    keys = _mapping(path, roots[0], _TOP_KEYS, "the config")
+    system = _system(path, keys["system"]) if "system" in keys else DEFAULT_SYSTEM
+    if "images" not in keys:
+        raise ConfigError(f"{path}:1", "no 'images:' in config")
+    image_nodes = yt.resolve(keys["images"])
+    if not isinstance(image_nodes, yt.Sequence) or not image_nodes.items:
+        raise ConfigError(_where(path, image_nodes), "'images' must be a non-empty list")
+    images: list[ImageSpec] = []
+    for node in image_nodes.items:
+        image = _image(path, root_dir, node, system)
+        if any(other.repository == image.repository for other in images):
+            raise ConfigError(_where(path, node), f"duplicate image name {image.name}")
+        images.append(image)
+    max_size = DEFAULT_MAX_FILE_SIZE
+    if "max-file-size" in keys:
+        value = _string(path, keys["max-file-size"], "max-file-size")
+        if not value.isdigit() or int(value) <= 0:
+            raise ConfigError(_where(path, keys["max-file-size"]), "max-file-size is bytes (> 0)")
+        max_size = int(value)
+    return Config(
+        root=root_dir,
+        path=os.path.abspath(path),
+        images=tuple(images),
+        files=_strings(path, keys["files"], "files") if "files" in keys else (),
+        exclude=_strings(path, keys["exclude"], "exclude") if "exclude" in keys else (),
+        system=system,
+        max_file_size=max_size,
+        text=raw,
+    )
+
+
+def image_option(value: str, base: str, system: str) -> ImageSpec:
+    """`NAME=NIXFILE[#ATTR]` or `NAME=FLAKEREF` from the command line."""
+    name, sep, target = value.partition("=")
+    if not sep or not name or not target:
+        raise ConfigError("--image", f"{value!r}: expected NAME=NIXFILE[#ATTR] or NAME=FLAKEREF")
+    try:
+        repository = parse_repository(name)
+    except ReferenceError as exc:
+        raise ConfigError("--image", str(exc)) from None
+    location, _, fragment = target.partition("#")
+    candidate = os.path.normpath(os.path.join(base, location or "."))
+    is_flake = os.path.isfile(os.path.join(candidate, "flake.nix")) or (
+        ":" in location and not os.path.exists(candidate)
+    )
+    try:
+        if is_flake:
+            flake, attr = split_flake_ref(target, base)
+            return ImageSpec(name, repository, "auto", system, attr, target, flake=flake)
+        attr = parse_attr_path(fragment)
+    except ValueError as exc:
+        raise ConfigError("--image", str(exc)) from None
+    if os.path.isdir(candidate):
+        candidate = os.path.join(candidate, "default.nix")
+    if not os.path.isfile(candidate):
+        raise ConfigError("--image", f"{location!r} is neither a Nix file nor a flake")
+    return ImageSpec(name, repository, "auto", system, attr, target, nix=candidate)
+
+
+def from_options(images: list[str], base: str, system: str | None) -> Config:
+    """A config made of `--image` options only (no file)."""
+    specs: list[ImageSpec] = []
+    for value in images:
+        spec = image_option(value, base, system or DEFAULT_SYSTEM)
+        if any(other.repository == spec.repository for other in specs):
+            raise ConfigError("--image", f"duplicate image name {spec.name}")
+        specs.append(spec)
+    text = "\0".join(images).encode()
+    return Config(base, None, tuple(specs), system=system or DEFAULT_SYSTEM, text=text)
+
+
+def discovery(base: str, system: str | None) -> Config:
+    """No config, no --image: images are found by evaluation (flake.nix, else default.nix)."""
+    return Config(base, None, (), system=system or DEFAULT_SYSTEM, discover=True)
+
+
+def with_system(config: Config, system: str) -> Config:
+    """`--system` wins over the config for every image."""
+    images = tuple(
+        ImageSpec(i.name, i.repository, i.tag, system, i.attr, i.source, i.nix, i.flake, i.args)
+        for i in config.images
+    )
+    return Config(config.root, config.path, images, config.files, config.exclude, system,
+                  config.max_file_size, config.discover, config.text)

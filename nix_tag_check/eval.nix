@@ -1,0 +1,87 @@
+# nix-tag-check's only Nix code. Everything it is told arrives as one JSON string
+# (--argstr request), read with builtins.fromJSON: a name or an attribute path from a
+# config file, a manifest or the command line is data here, never Nix source.
+#
+# request = {
+#   file = "/abs/default.nix";    # or flake = "/abs/dir" (or any flake reference)
+#   system = "x86_64-linux";
+#   args = { name = "value"; };    # --argstr-like arguments for a file that is a function
+#   images = [ { name = "..."; attr = [ "a" "b" ]; tag = "auto"; } ];
+#   discover = false;              # true: find every derivation with an imageName
+# }
+{ request }:
+let
+  req = builtins.fromJSON request;
+  isFlake = req ? flake;
+
+  # A file that evaluates to a function is called as nix-instantiate would: with the
+  # arguments it names, defaults for the others.
+  top =
+    if isFlake then builtins.getFlake req.flake
+    else
+      let v = import req.file;
+      in if builtins.isFunction v then v (builtins.intersectAttrs (builtins.functionArgs v) req.args) else v;
+
+  # Attribute lookup that reports a missing name as data instead of aborting.
+  lookup = value: path:
+    builtins.foldl'
+      (acc: name:
+        if acc ? error then acc
+        else if !(builtins.isAttrs acc.value) then { error = "'${acc.at}' is not an attribute set"; }
+        else if !(builtins.hasAttr name acc.value) then { error = "attribute '${name}' missing${if acc.at == "" then "" else " in '${acc.at}'"}"; }
+        else { value = acc.value.${name}; at = if acc.at == "" then name else "${acc.at}.${name}"; })
+      { inherit value; at = ""; }
+      path;
+
+  # Flake fragments resolve as `nix build .#x` resolves them, for the target system.
+  candidates = attr:
+    if isFlake then [ ([ "packages" req.system ] ++ attr) ([ "legacyPackages" req.system ] ++ attr) attr ]
+    else [ attr ];
+
+  find = attr:
+    let
+      tries = map (lookup top) (candidates attr);
+      hits = builtins.filter (r: !(r ? error)) tries;
+    in if hits != [ ] then builtins.head hits else builtins.head tries;
+
+  isDerivation = v: builtins.isAttrs v && (v.type or null) == "derivation";
+
+  describe = tag: v:
+    { path = v.outPath; }  # not "outPath": toJSON would print the set as that string
+    // (if tag != "outPath" && v ? imageTag then { imageTag = v.imageTag; } else { })
+    // (if v ? imageName then { imageName = v.imageName; } else { });
+
+  evalImage = image:
+    builtins.trace "nix-tag-check-image: ${image.name}" (
+      let found = find image.attr;
+      in
+      if found ? error then { inherit (found) error; }
+      else if !(isDerivation found.value) then { error = "'${if found.at == "" then "<top>" else found.at}' is not a derivation"; }
+      else describe image.tag found.value);
+
+  # Discovery: derivations with an imageName, at the top or one level into sets that
+  # ask for it (recurseForDerivations), as nix-env does.
+  discoverIn = prefix: set:
+    builtins.concatLists (map
+      (name:
+        let
+          v = set.${name};
+          ok = builtins.tryEval (isDerivation v && v ? imageName);
+          nested = builtins.tryEval (builtins.isAttrs v && !(isDerivation v) && (v.recurseForDerivations or false));
+        in
+        if ok.success && ok.value then [ ({ attr = prefix ++ [ name ]; } // describe "auto" v) ]
+        else if prefix == [ ] && nested.success && nested.value then discoverIn [ name ] v
+        else [ ])
+      (builtins.attrNames set));
+
+  discovered =
+    let
+      root = if isFlake then (top.packages or { }).${req.system} or { } else top;
+    in
+    if isDerivation root then (if root ? imageName then [ ({ attr = [ ]; } // describe "auto" root) ] else [ ])
+    else if builtins.isAttrs root then discoverIn [ ] root
+    else [ ];
+in
+{
+  result = if req.discover or false then discovered else map evalImage req.images;
+}

@@ -1,0 +1,199 @@
+"""Which manifests to look at, and reading them without ever trusting them."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class FileProblem(ValueError):
+    """A manifest we must not scan or write; `line`/`column` are 1-based, 0 when unknown."""
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+def git(args: Sequence[str], cwd: str) -> str | None:
+    """Output of a git command, or None outside a repository or without git."""
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, check=False, stdin=subprocess.DEVNULL
+        )
+    except OSError:
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.decode("utf-8", "surrogateescape")
+
+
+def repo_root(start: str) -> str | None:
+    out = git(["rev-parse", "--show-toplevel"], start)
+    return os.path.realpath(out.strip()) if out else None
+
+
+def listed_files(root: str, tracked_only: bool) -> list[str] | None:
+    """Repository files below `root`, relative to it (None outside Git)."""
+    args = ["ls-files", "-z", "--cached"]
+    if not tracked_only:
+        args += ["--others", "--exclude-standard"]
+    out = git(args, root)
+    if out is None:
+        return None
+    return sorted(set(filter(None, out.split("\0"))))
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """gitignore-like globs: `**` spans folders, a pattern without `/` matches a basename."""
+    anchored = "/" in pattern.rstrip("/")
+    pattern = pattern.lstrip("/")
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            out.append(f"[{'^' + body[1:] if body.startswith('!') else body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    body = "".join(out)
+    if pattern.endswith("/"):
+        body += ".*"
+    return re.compile(body if anchored else f"(?:.*/)?{body}")
+
+
+def matches(path: str, patterns: Iterable[str]) -> bool:
+    return any(_glob_regex(p).fullmatch(path) for p in patterns)
+
+
+def is_manifest_name(path: str) -> bool:
+    return path.lower().endswith(MANIFEST_SUFFIXES)
+
+
+def _walk(root: str) -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def select(
+    root: str,
+    arguments: Sequence[str],
+    files: Sequence[str],
+    exclude: Sequence[str],
+    config_path: str | None,
+) -> list[str]:
+    """Absolute paths of the manifests to scan, in a stable order."""
+    skip = os.path.realpath(config_path) if config_path else None
+    if arguments:
+        chosen = [os.path.abspath(a) for a in arguments if is_manifest_name(a)]
+    else:
+        listed = listed_files(root, tracked_only=not files)
+        if listed is None:
+            listed = _walk(root)
+        patterns = files or [f"*{suffix}" for suffix in MANIFEST_SUFFIXES]
+        chosen = [os.path.join(root, p) for p in listed if matches(p, patterns)]
+    result = []
+    for path in chosen:
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        if exclude and not rel.startswith("../") and matches(rel, exclude):
+            continue
+        if skip is not None and os.path.realpath(path) == skip:
+            continue
+        result.append(path)
+    return list(dict.fromkeys(result))
+
+
+def mentions_file(path: str, needles: Sequence[bytes]) -> bool:
+    """Whether the file holds any needle, without reading it whole into memory."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return any(data.find(n) != -1 for n in needles)
+
+
+def _position(raw: bytes, offset: int) -> tuple[int, int]:
+    line = raw.count(b"\n", 0, offset) + 1
+    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def resolve_target(path: str, boundary: str) -> str:
+    """The real file behind `path`, refusing links that leave the repository."""
+    real = os.path.realpath(path)
+    if os.path.islink(path) or real != os.path.abspath(path):
+        inside = real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
+        if not inside:
+            raise FileProblem(f"symlink points outside the repository (to {real}); not followed")
+    return real
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: str  # the real file (symlinks inside the repository resolved)
+    raw: bytes
+    text: str
+
+
+def read(path: str, boundary: str, needles: Sequence[str], max_size: int) -> Manifest | None:
+    """The manifest's text, None when it cannot reference any image (never parsed then).
+
+    A file that mentions an image but cannot be handled safely is a FileProblem.
+    """
+    if not os.path.lexists(path):
+        raise FileProblem("no such file")
+    real = resolve_target(path, boundary)
+    if os.path.isdir(real):
+        return None
+    byte_needles = [n.encode() for n in needles]
+    try:
+        size = os.path.getsize(real)
+        if size > max_size:
+            if mentions_file(real, byte_needles):
+                raise FileProblem(
+                    f"file is {size} bytes, over the limit of {max_size} (max-file-size in "
+                    "the config or --max-file-size); raise it or exclude the file"
+                )
+            return None
+        with open(real, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise FileProblem(f"cannot read: {exc.strerror}") from None
+    if not any(n in raw for n in byte_needles):
+        return None
+    if b"\0" in raw:
+        where = _position(raw, raw.index(b"\0"))
+        raise FileProblem("binary file (contains NUL bytes); exclude it", *where)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileProblem("not UTF-8 text", *_position(raw, exc.start)) from None
+    return Manifest(real, raw, text)

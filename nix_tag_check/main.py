@@ -1,0 +1,224 @@
+"""Command line: config -> evaluation -> expected tags -> scan -> report or patch."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__, cache, files, nix_eval, patch, report, scan
+from . import config as cfg
+from . import yaml_tree as yt
+from .reference import Repository
+
+EXAMPLES = """\
+examples:
+  nix-tag-check                       check the files of .nix-tag-check.yaml
+  nix-tag-check --fix                 rewrite stale tags in place
+  nix-tag-check --diff | git apply    the same, as a patch
+  nix-tag-check --print-expected      name:tag of every image, for scripts
+  nix-tag-check --image registry.example.com/team/hello=default.nix#image deploy/app.yaml
+  nix-tag-check --image ghcr.io/acme/api=.#api --format github
+
+exit status: 0 up to date, 1 stale references found (or fixed), 2 could not check.
+"""
+DEFAULT_TIMEOUT = 300.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nix-tag-check",
+        description="Check (or fix) that Kubernetes manifests reference the image tags that "
+        "Nix computes for your images, without building them.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="manifests to check (default: files: of the config, else all "
+                        "Git-tracked *.yaml, *.yml, *.json); other files are ignored")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--fix", action="store_true", help="rewrite stale tags in place")
+    mode.add_argument("--diff", action="store_true",
+                      help="print a unified diff of what --fix would change; write nothing")
+    mode.add_argument("--print-expected", action="store_true",
+                      help="print name:tag of every image, one per line, and check no file")
+    parser.add_argument("--config", metavar="PATH",
+                        help=f"config file (default: {cfg.CONFIG_NAME} here or at the "
+                        "repository root)")
+    parser.add_argument("--image", action="append", default=[], metavar="NAME=SOURCE",
+                        help="an image as NAME=NIXFILE[#ATTR] or NAME=FLAKEREF (repeatable; "
+                        "replaces the config's images)")
+    parser.add_argument("--system", help="system the images are built for (default: the "
+                        "config's system:, else x86_64-linux)")
+    parser.add_argument("--format", choices=report.FORMATS, default="text")
+    parser.add_argument("--no-cache", action="store_true", help="always evaluate")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"bound on Nix evaluation (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--max-file-size", type=int, metavar="BYTES",
+                        help="refuse manifests larger than this (default: 5 MiB)")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    verbosity.add_argument("-v", "--verbose", action="store_true",
+                           help="also say what was evaluated and what was skipped")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _find_config(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    if os.path.isfile(cfg.CONFIG_NAME):
+        return cfg.CONFIG_NAME
+    top = files.repo_root(os.getcwd())
+    if top and os.path.isfile(os.path.join(top, cfg.CONFIG_NAME)):
+        return os.path.join(top, cfg.CONFIG_NAME)
+    return None
+
+
+def load_config(args: argparse.Namespace) -> cfg.Config:
+    base = os.getcwd()
+    if args.image:
+        config = cfg.from_options(args.image, base, args.system)
+        path = _find_config(args.config) if args.config else None
+        if path:  # --image replaces the images, the file still says which files
+            loaded = cfg.load(path)
+            config = dataclasses.replace(
+                loaded, images=config.images, text=loaded.text + config.text
+            )
+    else:
+        path = _find_config(args.config)
+        if path is None:
+            config = cfg.discovery(files.repo_root(base) or base, args.system)
+        else:
+            config = cfg.load(path)
+    if args.system:
+        config = cfg.with_system(config, args.system)
+    if args.max_file_size is not None:
+        if args.max_file_size <= 0:
+            raise cfg.ConfigError("--max-file-size", "must be a positive number of bytes")
+        config = dataclasses.replace(config, max_file_size=args.max_file_size)
+    return config
+
+
+def expected_tags(
+    config: cfg.Config, use_cache: bool, timeout: float, out: report.Reporter
+) -> list[nix_eval.Evaluated]:
+    """Evaluate, or reuse a cache entry whose inputs are all unchanged."""
+    repo = cache.open_repo(config.root) if use_cache else None
+    env_key = cache.environment_key(config) if repo else None
+    if repo and env_key:
+        stored = cache.load(repo, env_key, config)
+        evaluated = cache.from_json(stored) if stored is not None else None
+        if evaluated is not None:
+            out.info("evaluation: cached (no input changed)")
+            return evaluated
+    evaluated = nix_eval.evaluate(config, timeout)
+    out.info(f"evaluation: {len(evaluated)} image(s) evaluated with Nix")
+    if repo and env_key:
+        needles = sorted({e.spec.repository.needle for e in evaluated})
+        cache.store(repo, env_key, config, needles, cache.to_json(evaluated))
+    return evaluated
+
+
+def _display(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel.replace(os.sep, "/")
+
+
+def _check_file(
+    path: str,
+    args: argparse.Namespace,
+    config: cfg.Config,
+    boundary: str,
+    expected: dict[Repository, scan.Expected],
+    needles: tuple[str, ...],
+    out: report.Reporter,
+) -> bool:
+    """Check (and fix) one manifest; True when it had stale references."""
+    shown = _display(path)
+    try:
+        manifest = files.read(path, boundary, needles, config.max_file_size)
+        if manifest is None:
+            return False
+        findings = scan.scan(manifest.text, shown, expected)
+    except files.FileProblem as exc:
+        out.error(exc.message, shown, exc.line, exc.column)
+        return False
+    except (yt.YamlSyntaxError, scan.ScanError) as exc:
+        message = exc.message
+        if isinstance(exc, yt.YamlSyntaxError) and "{{" in manifest.text:
+            message += ("; this looks like a template: exclude it in the config, or mark its "
+                        "values with `# nix-tag-check: IMAGE`")
+        out.error(message, shown, exc.line, exc.column)
+        return False
+    stale = [f for f in findings if f.stale]
+    if not stale:
+        return False
+    if args.fix or args.diff:
+        edits = [edit for finding in stale for edit in finding.edits]
+        try:
+            fixed = patch.apply_edits(manifest.text, edits)
+            patch.verify(manifest.text, fixed, stale)
+            if any(f.stale for f in scan.scan(fixed, shown, expected)):
+                raise patch.PatchError("the fixed text still has stale references")
+        except (patch.PatchError, yt.YamlSyntaxError, scan.ScanError) as exc:
+            out.error(f"internal error, file left as it was: {exc}", shown)
+            return False
+        if args.diff:
+            root = files.repo_root(os.path.dirname(manifest.path)) or config.root
+            rel = os.path.relpath(manifest.path, root).replace(os.sep, "/")
+            sys.stdout.writelines(report.unified_diff(rel, manifest.text, fixed))
+            return True
+        try:
+            patch.write_atomic(manifest.path, fixed.encode("utf-8"), manifest.raw)
+        except patch.ChangedOnDisk:
+            out.error("file changed while it was being checked; left as it is, run again", shown)
+            return False
+        except OSError as exc:
+            out.error(f"cannot write: {exc.strerror}", shown)
+            return False
+    for finding in stale:
+        out.finding(shown, finding, fixed=bool(args.fix))
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = report.Reporter(
+        format="text" if args.diff else args.format, fixing=args.fix, quiet=args.quiet,
+        verbose=args.verbose, color=report.use_color(sys.stderr),
+    )
+    if args.diff:
+        out.out = sys.stderr  # stdout carries the patch only
+    try:
+        config = load_config(args)
+        evaluated = expected_tags(config, not args.no_cache, args.timeout, out)
+    except (cfg.ConfigError, nix_eval.EvalError) as exc:
+        out.error(str(exc))
+        out.finish(0)
+        return 2
+    for item in evaluated:
+        if item.warning:
+            out.warning(item.warning)
+    if args.print_expected:
+        for item in evaluated:
+            print(f"{item.spec.name}:{item.tag}")
+        return 0
+    expected = {
+        e.spec.repository: scan.Expected(e.spec.name, e.spec.repository, e.tag, e.spec.source)
+        for e in evaluated
+    }
+    for item in evaluated:
+        out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
+    needles = scan.needles(expected)
+    boundary = files.repo_root(config.root) or config.root
+    paths = files.select(config.root, args.files, config.files, config.exclude, config.path)
+    stale = False
+    for path in paths:
+        stale |= _check_file(path, args, config, boundary, expected, needles, out)
+    out.finish(len(paths))
+    if out.errors:
+        return 2
+    return 1 if stale else 0

@@ -1,0 +1,134 @@
+"""Apply edits to a manifest's text, prove they did only what was meant, write atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from . import yaml_tree as yt
+from .scan import Edit, Finding
+
+
+class PatchError(RuntimeError):
+    """The patched text is not what the edits promised; nothing is written."""
+
+
+class ChangedOnDisk(RuntimeError):
+    """The file changed between our read and our write."""
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """`text` with each edit's range replaced; edits must not overlap."""
+    out: list[str] = []
+    position = 0
+    for edit in sorted(edits):
+        if edit.start < position:
+            raise PatchError("overlapping edits")
+        out.append(text[position : edit.start])
+        out.append(edit.text)
+        position = edit.end
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _canonical(
+    node: yt.Node,
+    values: dict[int, str],
+    added: dict[int, tuple[str, str]],
+    removed: dict[int, str],
+) -> Any:
+    """Plain data of a node, with the intended changes applied (aliases stay names)."""
+    if isinstance(node, yt.Alias):
+        return ("*", node.anchor)
+    if isinstance(node, yt.Scalar):
+        return ("=", node.anchor, values.get(node.start, node.value))
+    if isinstance(node, yt.Sequence):
+        return ("[", node.anchor, [_canonical(i, values, added, removed) for i in node.items])
+    assert isinstance(node, yt.Mapping)
+    pairs = [
+        (_canonical(k, values, added, removed), _canonical(v, values, added, removed))
+        for k, v in node.pairs
+        if not (isinstance(k, yt.Scalar) and removed.get(node.start) == k.value)
+    ]
+    if node.start in added:
+        key, value = added[node.start]
+        pairs.append((("=", None, key), ("=", None, value)))
+    return ("{", node.anchor, sorted(pairs, key=repr))
+
+
+def verify(original: str, patched: str, findings: list[Finding]) -> None:
+    """Raise PatchError unless `patched` parses to `original` with only the intended changes."""
+    values: dict[int, str] = {}
+    added: dict[int, tuple[str, str]] = {}
+    removed: dict[int, str] = {}
+    for finding in findings:
+        values.update(finding.new_values)
+        added.update(finding.added_keys)
+        removed.update(finding.removed_keys)
+    try:
+        after = yt.parse(patched)
+    except yt.YamlSyntaxError as exc:
+        raise PatchError(f"the fixed text would not parse ({exc.message})") from None
+    before = yt.parse(original)
+    want = [_canonical(root, values, added, removed) for root in before]
+    got = [_canonical(root, {}, {}, {}) for root in after]
+    if want != got:
+        raise PatchError("the fixed text differs from the original in more than its tags")
+
+
+# A test seam: called between the final check and the rename.
+before_rename: Callable[[str], None] = lambda path: None  # noqa: E731
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT/SIGTERM while a temporary file exists, then re-deliver them."""
+    caught: list[int] = []
+    previous: dict[int, Any] = {}
+
+    def hold(signum: int, _frame: object) -> None:
+        caught.append(signum)
+
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread
+                previous[signum] = signal.signal(signum, hold)
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            os.kill(os.getpid(), signum)
+
+
+def write_atomic(path: str, data: bytes, original: bytes) -> None:
+    """Replace `path` by `data` through a temporary file and a rename, keeping its mode.
+
+    Refuses (ChangedOnDisk) when the file no longer holds `original`.
+    """
+    with _signals_deferred():
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(path)}.", suffix=".nix-tag-check", dir=directory
+        )
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, mode)
+            with open(path, "rb") as handle:
+                if handle.read() != original:
+                    raise ChangedOnDisk(path)
+            before_rename(path)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise

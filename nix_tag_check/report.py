@@ -1,0 +1,137 @@
+"""Say what was found, for a person (text), a program (json) or a CI runner (github)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from .scan import Finding
+
+FORMATS = ("text", "json", "github")
+
+
+def describe(finding: Finding, fixed: bool) -> str:
+    """`image: tag 'old' should be 'new' (source)`, or what --fix did."""
+    found = f"tag '{finding.found}'" if finding.found is not None else "no tag"
+    verb = "->" if fixed else "should be"
+    text = f"{finding.image}: {found} {verb} '{finding.expected}' ({finding.source})"
+    if finding.found == finding.expected and finding.digest:
+        text = (f"{finding.image}: tag '{finding.found}' is right but digest {finding.digest} "
+                f"cannot be checked without building ({finding.source})")
+    if finding.digest:
+        text += "; digest removed" if fixed else "; --fix removes the digest"
+    return text
+
+
+def _escape_github(text: str, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+@dataclass
+class Reporter:
+    """Collects findings and problems; prints them as it goes (text/github) or at the end."""
+
+    format: str = "text"
+    fixing: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    color: bool = False
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    records: list[dict[str, object]] = field(default_factory=list)
+    errors: list[dict[str, object]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def finding(self, path: str, finding: Finding, fixed: bool) -> None:
+        record = {
+            "path": path, "line": finding.line, "column": finding.column,
+            "image": finding.image, "found": finding.found, "expected": finding.expected,
+            "digest": finding.digest, "source": finding.source, "kind": finding.kind,
+            "fixed": fixed,
+        }
+        self.records.append(record)
+        message = describe(finding, fixed)
+        if self.format == "text" and not self.quiet:
+            where = self._paint(f"{path}:{finding.line}:{finding.column}:", "1")
+            print(f"{where} {message}", file=self.out)
+        elif self.format == "github":
+            level = "warning" if fixed else "error"
+            props = (f"file={_escape_github(path, True)},line={finding.line},"
+                     f"col={finding.column},title=nix-tag-check")
+            print(f"::{level} {props}::{_escape_github(message)}", file=self.out)
+
+    def error(self, message: str, path: str | None = None, line: int = 0, column: int = 0) -> None:
+        where = path or ""
+        if path and line:
+            where += f":{line}" + (f":{column}" if column else "")
+        self.errors.append({"path": path, "line": line or None, "column": column or None,
+                            "message": message})
+        text = f"{where}: {message}" if where else message
+        if self.format == "github":
+            props = ""
+            if path:
+                props = f" file={_escape_github(path, True)}" + (f",line={line}" if line else "")
+            print(f"::error{props}::{_escape_github(text)}", file=self.out)
+        if self.format != "json":
+            print(self._paint("error: ", "31") + text, file=self.err)
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+        if self.format == "github":
+            print(f"::warning::{_escape_github(message)}", file=self.out)
+        if self.format != "json" and not self.quiet:
+            print(self._paint("warning: ", "33") + message, file=self.err)
+
+    def info(self, message: str) -> None:
+        if self.verbose and self.format != "json":
+            print(message, file=self.err)
+
+    def finish(self, files: int) -> None:
+        if self.format == "json":
+            json.dump(
+                {"findings": self.records, "errors": self.errors, "warnings": self.warnings},
+                self.out, indent=2,
+            )
+            self.out.write("\n")
+            return
+        if self.quiet or self.format != "text":
+            return
+        stale = len(self.records)
+        changed = len({r["path"] for r in self.records})
+        if self.fixing and stale:
+            print(f"fixed {stale} reference(s) in {changed} file(s)", file=self.err)
+        elif stale:
+            print(f"{stale} stale reference(s) in {changed} file(s); "
+                  "run `nix-tag-check --fix` to update them", file=self.err)
+        elif not self.errors:
+            self.info(f"{files} file(s) checked, every reference is up to date")
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour only for a person at a terminal who has not asked for none."""
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def unified_diff(path: str, before: str, after: str) -> Iterator[str]:
+    """A diff `patch -p1` and `git apply` accept, with CRLF and a missing final newline kept."""
+    import difflib
+
+    old = before.splitlines(keepends=True)
+    new = after.splitlines(keepends=True)
+    lines = difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm="\n")
+    for line in lines:
+        if line.endswith("\n"):
+            yield line
+        else:
+            yield line + "\n"
+            yield "\\ No newline at end of file\n"

@@ -1,0 +1,235 @@
+"""A YAML stream as a light tree of nodes that remember where they stand in the text.
+
+Built from parser events, never from constructed data: aliases stay pointers to
+the anchored node (an alias bomb costs what its text costs), and every scalar
+keeps its exact character span so that a fix can replace those characters only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ruamel.yaml import YAML
+from ruamel.yaml import events as ev
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+BOM = "\ufeff"
+MAX_DEPTH = 256
+
+
+class YamlSyntaxError(ValueError):
+    """The text is not YAML we can read; carries a 1-based line and column."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass(eq=False)
+class Node:
+    start: int  # character offset in the text given to parse()
+    line: int  # 0-based
+    column: int  # 0-based
+    anchor: str | None
+
+
+@dataclass(eq=False)
+class Scalar(Node):
+    value: str
+    end: int
+    style: str  # '' plain, "'" single, '"' double, '|' literal, '>' folded
+
+
+@dataclass(eq=False)
+class Mapping(Node):
+    pairs: list[tuple[Node, Node]] = field(default_factory=list)
+    flow: bool = False
+    end: int = 0
+
+
+@dataclass(eq=False)
+class Sequence(Node):
+    items: list[Node] = field(default_factory=list)
+    flow: bool = False
+
+
+@dataclass(eq=False)
+class Alias(Node):
+    target: Node | None = None
+
+
+def resolve(node: Node) -> Node:
+    """The node an alias stands for (aliases of aliases do not exist in YAML)."""
+    if isinstance(node, Alias) and node.target is not None:
+        return node.target
+    return node
+
+
+def _parser() -> YAML:
+    try:
+        return YAML(typ="safe", pure=False)
+    except Exception:  # pragma: no cover - only without ruamel.yaml.clib
+        return YAML(typ="safe", pure=True)
+
+
+_YAML = _parser()
+
+
+def _error(exc: YAMLError) -> YamlSyntaxError:
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if mark is not None:
+            return YamlSyntaxError(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1)
+        return YamlSyntaxError(f"invalid YAML: {problem}", 1, 1)
+    text = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+    return YamlSyntaxError(f"invalid YAML: {text}", 1, 1)
+
+
+def parse(text: str, max_depth: int = MAX_DEPTH) -> list[Node]:
+    """The root node of every document in `text` (a leading BOM is allowed)."""
+    skip = len(BOM) if text.startswith(BOM) else 0
+    body = text[skip:] if skip else text
+    try:
+        return list(_documents(_YAML.parse(body), body, skip, max_depth))
+    except YAMLError as exc:
+        raise _error(exc) from None
+    except RecursionError:  # pragma: no cover - our walk is iterative
+        raise YamlSyntaxError("nesting too deep", 1, 1) from None
+
+
+def _past_properties(body: str, index: int, line: int, column: int) -> tuple[int, int, int]:
+    """Where a scalar's own text starts, past its `&anchor` and `!tag` (events start there)."""
+    while index < len(body) and body[index] in "&!":
+        while index < len(body) and body[index] not in " \t\r\n":
+            index += 1
+            column += 1
+        while index < len(body) and body[index] in " \t\r\n":
+            if body[index] == "\n":
+                line, column = line + 1, 0
+            elif body[index] != "\r":
+                column += 1
+            index += 1
+    return index, line, column
+
+
+def _documents(
+    events: Iterator[ev.Event], body: str, skip: int, max_depth: int
+) -> Iterator[Node]:
+    anchors: dict[str, Node] = {}
+    stack: list[Node] = []
+    pending_key: list[Node | None] = []
+    for event in events:
+        if isinstance(event, ev.DocumentStartEvent):
+            anchors = {}
+            continue
+        if isinstance(event, (ev.StreamStartEvent, ev.StreamEndEvent, ev.DocumentEndEvent)):
+            continue
+        if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
+            done = stack.pop()
+            if isinstance(done, Mapping):
+                done.end = event.end_mark.index + skip
+            pending_key.pop()
+            if not stack:
+                yield done
+            continue
+        mark = event.start_mark
+        start = mark.index + skip
+        anchor = getattr(event, "anchor", None)
+        node: Node
+        if isinstance(event, ev.ScalarEvent):
+            index, line, column = mark.index, mark.line, mark.column
+            if anchor is not None or event.tag is not None:
+                index, line, column = _past_properties(body, index, line, column)
+            node = Scalar(
+                index + skip, line, column, anchor,
+                value=event.value, end=event.end_mark.index + skip, style=event.style or "",
+            )
+        elif isinstance(event, ev.AliasEvent):
+            if anchor not in anchors:
+                message = f"invalid YAML: found undefined alias {anchor!r}"
+                raise YamlSyntaxError(message, mark.line + 1, mark.column + 1)
+            node = Alias(start, mark.line, mark.column, anchor, target=anchors[anchor])
+        elif isinstance(event, ev.MappingStartEvent):
+            node = Mapping(start, mark.line, mark.column, anchor, flow=bool(event.flow_style))
+        elif isinstance(event, ev.SequenceStartEvent):
+            node = Sequence(start, mark.line, mark.column, anchor, flow=bool(event.flow_style))
+        else:  # pragma: no cover - no other event kinds exist
+            continue
+        if anchor is not None and not isinstance(node, Alias):
+            anchors[anchor] = node
+        if stack:
+            parent = stack[-1]
+            if isinstance(parent, Mapping):
+                key = pending_key[-1]
+                if key is None:
+                    pending_key[-1] = node
+                else:
+                    parent.pairs.append((key, node))
+                    pending_key[-1] = None
+            else:
+                assert isinstance(parent, Sequence)
+                parent.items.append(node)
+        if isinstance(node, (Mapping, Sequence)):
+            if len(stack) >= max_depth:
+                raise YamlSyntaxError(
+                    f"nesting deeper than {max_depth} levels", mark.line + 1, mark.column + 1
+                )
+            stack.append(node)
+            pending_key.append(None)
+        elif not stack:
+            yield node
+
+
+def walk(roots: list[Node]) -> Iterator[Node]:
+    """Every node once, in document order; aliases are yielded, never followed."""
+    todo: list[Node] = list(reversed(roots))
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, Mapping):
+            for key, value in reversed(node.pairs):
+                todo.append(value)
+                todo.append(key)
+        elif isinstance(node, Sequence):
+            todo.extend(reversed(node.items))
+
+
+def merged_pairs(mapping: Mapping, budget: list[int]) -> list[tuple[str, Node, Node]]:
+    """(key, key node, value node) of a mapping, merge keys (`<<`) applied as YAML does.
+
+    `budget` is shared by a whole file and bounds the work of merge chains.
+    """
+    own: dict[str, tuple[Node, Node]] = {}
+    merges: list[Node] = []
+    for key, value in mapping.pairs:
+        key = resolve(key)
+        if isinstance(key, Scalar) and key.value == "<<" and key.style == "":
+            value = resolve(value)
+            merges.extend(value.items if isinstance(value, Sequence) else [value])
+        elif isinstance(key, Scalar) and key.value not in own:
+            own[key.value] = (key, value)
+    result = dict(own)
+    seen = {id(mapping)}
+    todo = [resolve(m) for m in reversed(merges)]
+    while todo:
+        source = todo.pop()
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise YamlSyntaxError("too many merge keys (`<<`) to follow", source.line + 1, 1)
+        if not isinstance(source, Mapping) or id(source) in seen:
+            continue
+        seen.add(id(source))
+        for key, value in source.pairs:
+            key = resolve(key)
+            budget[0] -= 1
+            if isinstance(key, Scalar) and key.value == "<<":
+                value = resolve(value)
+                inner = value.items if isinstance(value, Sequence) else [value]
+                todo.extend(resolve(m) for m in reversed(inner))
+            elif isinstance(key, Scalar) and key.value not in result:
+                result[key.value] = (key, value)
+    return [(name, key, value) for name, (key, value) in result.items()]
