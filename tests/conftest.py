@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nix_tag_check.reference import parse_repository
+from nix_tag_check.scan import Expected
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HELLO = "registry.example.com/team/hello"
+API = "ghcr.io/acme/api"
+HELLO_TAG = "bhvhf4ndzxgqnlwzv5s272i5xs2qs6v0"
+API_TAG = "0c3vh8lmz4ld1rq5jr0yb9xq7fxsxk3w"
+
+
+def expected_map(**tags: str) -> dict:
+    """The expected tags the shape fixtures are written for (no Nix needed: scanner only)."""
+    pairs = {HELLO: tags.get("hello", HELLO_TAG), API: tags.get("api", API_TAG)}
+    return {
+        parse_repository(name): Expected(name, parse_repository(name), tag, "default.nix#x")
+        for name, tag in pairs.items()
+    }
+
+
+@pytest.fixture
+def expected() -> dict:
+    return expected_map()
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env=env).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throwaway Git repository holding a copy of tests/fixtures/repo, as the cwd."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "repo", root)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "init")
+    monkeypatch.chdir(root)
+    return root
