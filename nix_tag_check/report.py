@@ -17,8 +17,9 @@ FORMATS = ("text", "json", "github")
 def describe(finding: Finding, fixed: bool) -> str:
     """`image: tag 'old' should be 'new' (source)`, or what --fix did."""
     found = f"tag '{finding.found}'" if finding.found is not None else "no tag"
-    verb = "->" if fixed else "should be"
+    verb = "->" if fixed else "should be" if finding.found is not None else ", should be"
     text = f"{finding.image}: {found} {verb} '{finding.expected}' ({finding.source})"
+    text = text.replace(" , ", ", ")
     if finding.found == finding.expected and finding.digest:
         text = (f"{finding.image}: tag '{finding.found}' is right but digest {finding.digest} "
                 f"cannot be checked without building ({finding.source})")

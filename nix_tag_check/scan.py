@@ -82,10 +82,6 @@ def needles(expected: MappingABC[Repository, Expected]) -> tuple[str, ...]:
     return tuple(sorted({repo.needle for repo in expected}))
 
 
-def mentions(text: str, words: tuple[str, ...]) -> bool:
-    return any(word in text for word in words)
-
-
 def _scalar_inner(text: str, node: yt.Scalar) -> int:
     """Offset of the value's first character, if the value stands verbatim in the text."""
     if node.style in ("", "'", '"'):
@@ -146,15 +142,23 @@ class _Scanner:
         self.findings.append(item)
         return item
 
-    def reference(self, node: yt.Scalar, ref: Reference, exp: Expected, kind: str) -> None:
+    def reference(
+        self, node: yt.Scalar, ref: Reference, exp: Expected, kind: str, flow: bool = False
+    ) -> None:
         item = self.finding(node, exp, ref.tag, kind)
         item.digest = ref.digest
         if ref.tag != exp.tag or ref.digest is not None:
             start = _scalar_inner(self.text, node)
-            item.edits.append(Edit(start + ref.name_end, start + len(node.value), f":{exp.tag}"))
-            item.new_values[node.start] = ref.with_tag(exp.tag)
+            new = ref.with_tag(exp.tag)
+            if flow and node.style == "" and ref.tag is None:
+                # `{image: repo}` -> `{image: repo:tag}` would not parse: ':' ends a flow key.
+                item.edits.append(Edit(node.start, node.end, f'"{new}"'))
+            else:
+                end = start + len(node.value)
+                item.edits.append(Edit(start + ref.name_end, end, f":{exp.tag}"))
+            item.new_values[node.start] = new
 
-    def image_value(self, node: yt.Node) -> None:
+    def image_value(self, node: yt.Node, flow: bool) -> None:
         node = yt.resolve(node)
         if not isinstance(node, yt.Scalar) or id(node) in self.claimed:
             return
@@ -164,7 +168,7 @@ class _Scanner:
             return
         exp = self.expected.get(ref.repository)
         if exp is not None:
-            self.reference(node, ref, exp, "image")
+            self.reference(node, ref, exp, "image", flow)
 
     def run(self, roots: list[yt.Node], kustomization_file: bool) -> list[Finding]:
         for root in roots:
@@ -192,7 +196,7 @@ class _Scanner:
         for key, value in node.pairs:
             key = yt.resolve(key)
             if isinstance(key, yt.Scalar) and key.value == "image":
-                self.image_value(value)
+                self.image_value(value, node.flow)
         keys = {name: yt.resolve(value) for name, _, value in yt.merged_pairs(node, self.budget)}
         if "repository" in keys and "tag" in keys:
             self.helm(keys)

@@ -1,0 +1,42 @@
+"""Ask real Nix directly, independently of nix-tag-check, what a tag must be."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+
+def out_path_hash(nix_file: Path, attr: str, system: str = "x86_64-linux") -> str:
+    out = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--option", "system", system,
+         "-A", f"{attr}.outPath", str(nix_file)],
+        check=True, capture_output=True, text=True, env={**os.environ, "NIX_CONFIG": ""},
+    ).stdout
+    return Path(json.loads(out)).name[:32]
+
+
+def attribute(nix_file: Path, attr: str, system: str = "x86_64-linux") -> str:
+    out = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--option", "system", system,
+         "-A", attr, str(nix_file)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return str(json.loads(out))
+
+
+def counting_nix(bin_dir: Path, log: Path) -> str:
+    """A PATH whose nix and nix-instantiate log each start, then run the real ones."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in ("nix", "nix-instantiate"):
+        real = subprocess.run(["which", tool], check=True, capture_output=True, text=True)
+        wrapper = bin_dir / tool
+        wrapper.write_text(f'#!/bin/sh\necho {tool} >> "{log}"\nexec {real.stdout.strip()} "$@"\n')
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def starts(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
