@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,7 +185,7 @@ def test_without_git_the_tool_still_checks(
 
 def test_module_entry_point_runs(repo: Path) -> None:
     result = subprocess.run(
-        ["python3", "-m", "nix_tag_check", "--print-expected"], cwd=repo, capture_output=True,
+        [sys.executable, "-m", "nix_tag_check", "--print-expected"], cwd=repo, capture_output=True,
         text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
     )
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,90 @@
+"""The real pre-commit client runs this repository's hook in a throwaway repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, git
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A user's repository with stale tags, everything committed."""
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "repo", root)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "init")
+    return root
+
+
+def _run(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+
+def _hook_repo(tmp_path: Path) -> tuple[Path, str]:
+    """This working tree as a commit of its own, the way `pre-commit try-repo` makes one."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    shadow = tmp_path / "hook-repo"
+    for rel in filter(None, listed.split("\0")):
+        if (ROOT / rel).is_file() and not rel.startswith(("tests/", "benchmarks/")):
+            (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, shadow / rel)
+    git(shadow, "init", "-q", "-b", "main")
+    git(shadow, "add", "-A")
+    git(shadow, "commit", "-q", "-m", "hook")
+    return shadow, git(shadow, "rev-parse", "HEAD").strip()
+
+
+def test_try_repo_fails_on_a_stale_tag(project: Path, pre_commit_home: Path) -> None:
+    result = _run(["try-repo", str(ROOT), "nix-tag-check", "--all-files"], project,
+                  pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "deploy/hello.yaml:16:18: registry.example.com/team/hello: tag" in result.stdout
+
+
+def test_hook_runs_when_only_a_source_file_changed(
+    project: Path, pre_commit_home: Path
+) -> None:
+    subprocess.run([sys.executable, "-m", "nix_tag_check", "--fix"], cwd=project,
+                   capture_output=True, check=False)
+    with (project / "src/main.go").open("a") as handle:
+        handle.write("// changed\n")
+    git(project, "add", "-A")
+    result = _run(["try-repo", str(ROOT), "nix-tag-check"], project, pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "should be" in result.stdout
+
+
+def test_fix_args_make_the_hook_a_fixer_and_then_it_passes(
+    project: Path, pre_commit_home: Path, tmp_path: Path
+) -> None:
+    shadow, rev = _hook_repo(tmp_path)
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {shadow}\n    rev: {rev}\n    hooks:\n"
+        "      - id: nix-tag-check\n        args: [--fix]\n"
+    )
+    git(project, "add", "-A")
+    first = _run(["run", "--all-files"], project, pre_commit_home)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout
+    git(project, "add", "-A")
+    second = _run(["run", "--all-files"], project, pre_commit_home)
+    assert second.returncode == 0, second.stdout + second.stderr
