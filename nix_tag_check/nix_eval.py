@@ -8,11 +8,13 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from .config import Config, ImageSpec, parse_attr_path
+from .config import Config, ImageSpec
+from .files import git
 from .reference import ReferenceError, is_nix_hash, parse_repository
 
 NIX_INSTALL_HINT = (
@@ -103,7 +105,7 @@ def _groups(specs: Sequence[ImageSpec]) -> list[_Group]:
 def _command(group: _Group) -> list[str]:
     request: dict[str, object] = {"system": group.system}
     if group.is_flake:
-        request["flake"] = group.target
+        request["flake"] = flake_url(group.target)
     else:
         request["file"] = group.target
         request["args"] = dict(json.loads(group.key[3]))
@@ -126,6 +128,24 @@ def _command(group: _Group) -> list[str]:
         raise EvalError(f"nix-instantiate is not on PATH: {NIX_INSTALL_HINT}")
     return [nix_instantiate, "--eval", "--strict", "--json", *common, "-A", "result",
             eval_nix_file()]
+
+
+def flake_url(flake: str) -> str:
+    """A local flake as `nix build .#x` sees it: in a Git work tree, only tracked files.
+
+    builtins.getFlake "/abs/dir" would take a `path:` flake, whose source (and so every
+    output path built from `self` or `./.`) includes untracked files: a tag no pipeline
+    checking out the commit would compute.
+    """
+    if not flake.startswith("/"):
+        return flake
+    top = git(["rev-parse", "--show-toplevel"], flake) if os.path.isdir(flake) else None
+    if not top:
+        return f"path:{flake}"
+    top = top.strip()
+    sub = os.path.relpath(os.path.realpath(flake), os.path.realpath(top))
+    url = f"git+file://{top}"
+    return url if sub == "." else f"{url}?dir={urllib.parse.quote(sub)}"
 
 
 def _relative(path: str, root: str) -> str:
@@ -290,5 +310,3 @@ def _discovery_group(config: Config) -> _Group:
         "to discover images from"
     )
 
-
-__all__ = ["EvalError", "Evaluated", "evaluate", "parse_attr_path"]
