@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = report.Reporter(
         format="text" if args.diff else args.format, fixing=args.fix, quiet=args.quiet,
-        verbose=args.verbose, color=report.use_color(sys.stderr),
+        verbose=args.verbose, color=report.use_color(sys.stdout),
     )
     if args.diff:
         out.out = sys.stderr  # stdout carries the patch only
