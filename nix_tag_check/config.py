@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -300,9 +301,5 @@ def discovery(base: str, system: str | None) -> Config:
 
 def with_system(config: Config, system: str) -> Config:
     """`--system` wins over the config for every image."""
-    images = tuple(
-        ImageSpec(i.name, i.repository, i.tag, system, i.attr, i.source, i.nix, i.flake, i.args)
-        for i in config.images
-    )
-    return Config(config.root, config.path, images, config.files, config.exclude, system,
-                  config.max_file_size, config.discover, config.text)
+    images = tuple(dataclasses.replace(image, system=system) for image in config.images)
+    return dataclasses.replace(config, images=images, system=system)

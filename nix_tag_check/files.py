@@ -10,17 +10,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .yaml_tree import LocatedError
+
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class FileProblem(ValueError):
-    """A manifest we must not scan or write; `line`/`column` are 1-based, 0 when unknown."""
-
-    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
+class FileProblem(LocatedError):
+    """A manifest we must not scan or write."""
 
 
 def git(args: Sequence[str], cwd: str) -> str | None:

@@ -143,10 +143,7 @@ def _check_file(
         if manifest is None:
             return False
         findings = scan.scan(manifest.text, shown, expected)
-    except files.FileProblem as exc:
-        out.error(exc.message, shown, exc.line, exc.column)
-        return False
-    except (yt.YamlSyntaxError, scan.ScanError) as exc:
+    except yt.LocatedError as exc:
         message = exc.message
         if isinstance(exc, yt.YamlSyntaxError) and "{{" in manifest.text:
             message += ("; this looks like a template: exclude it in the config, or mark its "
@@ -163,7 +160,7 @@ def _check_file(
             patch.verify(manifest.text, fixed, stale)
             if any(f.stale for f in scan.scan(fixed, shown, expected)):
                 raise patch.PatchError("the fixed text still has stale references")
-        except (patch.PatchError, yt.YamlSyntaxError, scan.ScanError) as exc:
+        except (patch.PatchError, yt.LocatedError) as exc:
             out.error(f"internal error, file left as it was: {exc}", shown)
             return False
         if args.diff:

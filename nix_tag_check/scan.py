@@ -67,14 +67,8 @@ class Finding:
         return bool(self.edits)
 
 
-class ScanError(ValueError):
+class ScanError(yt.LocatedError):
     """A reference that exists but cannot be read or rewritten safely."""
-
-    def __init__(self, message: str, line: int, column: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
 
 
 def needles(expected: MappingABC[Repository, Expected]) -> tuple[str, ...]:

@@ -18,14 +18,18 @@ BOM = "\ufeff"
 MAX_DEPTH = 256
 
 
-class YamlSyntaxError(ValueError):
-    """The text is not YAML we can read; carries a 1-based line and column."""
+class LocatedError(ValueError):
+    """A problem at a place in a file: 1-based line and column, 0 when unknown."""
 
-    def __init__(self, message: str, line: int, column: int) -> None:
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+
+
+class YamlSyntaxError(LocatedError):
+    """The text is not YAML we can read."""
 
 
 @dataclass(eq=False)
