@@ -1,8 +1,8 @@
 """Remember evaluation results under .git/, and trust them only when no input can have moved.
 
 Inputs: every tracked or untracked-not-ignored file of the repository except the
-manifests (files that name a configured image: rewriting them cannot change a
-tag), the config, the Nix binaries, Nix's settings and search path, the system.
+manifests (files that hold a reference to a configured image: rewriting their
+tags cannot change a tag), the config, the Nix binaries, Nix's settings and search path, the system.
 A file's identity is its stat (size, mtime, ctime, inode), as Git's index uses.
 When anything cannot be pinned down (a submodule, a URL in NIX_PATH, no Git),
 there is no cache: a wrong tag is worse than a slow one.
@@ -16,12 +16,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from . import __version__
 from .config import Config, ImageSpec
-from .files import git, is_manifest_name, listed_files, mentions_file
+from .files import git, is_manifest_name, listed_files
 from .nix_eval import Evaluated, eval_nix_file
 from .reference import parse_repository
 
@@ -125,79 +125,82 @@ def _fingerprint(repo: Repo, excluded: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def _cache_file(repo: Repo, env_key: str, config: Config) -> str:
+def _cache_file(repo: Repo, config: Config) -> str:
     name = hashlib.sha256(f"{config.path}\0{config.root}".encode()).hexdigest()[:16]
     return os.path.join(repo.git_dir, "nix-tag-check", f"{name}.json")
 
 
-def manifests_of(repo: Repo, needles: Sequence[str]) -> dict[str, list[int] | None]:
-    """Repository files that name an image: outside the key, so fixing them keeps the cache."""
-    byte_needles = [n.encode() for n in needles]
+IsManifest = Callable[[str], bool]
+
+
+def manifests_of(repo: Repo, is_manifest: IsManifest) -> dict[str, list[int] | None]:
+    """Files that hold a reference to an image: outside the key, so fixing them keeps it.
+
+    Merely naming an image is not enough: a JSON file that Nix reads may list image
+    names, and leaving it out of the key would serve stale tags after it changes.
+    """
     found: dict[str, list[int] | None] = {}
     for rel in repo.files:
-        if not is_manifest_name(rel):
-            continue
         path = os.path.join(repo.root, rel)
-        with contextlib.suppress(OSError, ValueError):
-            if os.path.isfile(path) and not os.path.islink(path) and mentions_file(
-                path, byte_needles
-            ):
-                found[rel] = _stat(path)
+        if is_manifest_name(rel) and not os.path.islink(path) and is_manifest(path):
+            found[rel] = _stat(path)
     return found
 
 
-def load(repo: Repo, env_key: str, config: Config) -> list[dict[str, object]] | None:
-    """The stored results, if every input is as it was; else None."""
+@dataclass(frozen=True)
+class Entry:
+    results: list[dict[str, object]]
+    manifests: dict[str, list[int] | None]
+    files: str
+
+
+def read(repo: Repo, env_key: str, config: Config) -> Entry | None:
+    """The stored entry for these settings; None when missing, corrupt or for other settings."""
     try:
-        with open(_cache_file(repo, env_key, config), encoding="utf-8") as handle:
-            entry = json.load(handle)
-        if entry["format"] != FORMAT or entry["env"] != env_key:
+        with open(_cache_file(repo, config), encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data["format"] != FORMAT or data["env"] != env_key:
             return None
-        needles = [str(n) for n in entry["needles"]]
-        excluded: dict[str, list[int] | None] = entry["manifests"]
-        results = entry["results"]
-        if not isinstance(results, list):
+        entry = Entry(data["results"], dict(data["manifests"]), str(data["files"]))
+        if not isinstance(entry.results, list):
             return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # missing or corrupt: evaluate
-    byte_needles = [n.encode() for n in needles]
-    for rel, stat in excluded.items():
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return entry
+
+
+def still_valid(repo: Repo, entry: Entry, is_manifest: IsManifest) -> bool:
+    """True when no file outside the entry's manifests changed, and those are still manifests."""
+    for rel, stat in entry.manifests.items():
         path = os.path.join(repo.root, rel)
         now = _stat(path)
-        if now is None:
-            return None
-        if now != stat:
-            try:
-                if os.path.islink(path) or not mentions_file(path, byte_needles):
-                    return None  # no longer a manifest: it may be an input now
-            except (OSError, ValueError):
-                return None
-    if _fingerprint(repo, excluded) != entry.get("files"):
-        return None
-    return results
+        if now is None or os.path.islink(path):
+            return False
+        if now != stat and not is_manifest(path):
+            return False  # no longer holds a reference: it may be an input now
+    return _fingerprint(repo, entry.manifests) == entry.files
 
 
 def store(
-    repo: Repo, env_key: str, config: Config, needles: Sequence[str],
-    results: list[dict[str, object]],
+    repo: Repo, env_key: str, config: Config, results: list[dict[str, object]],
+    is_manifest: IsManifest,
 ) -> None:
     """Save results; failure to save only costs the next run an evaluation."""
-    excluded = manifests_of(repo, needles)
-    entry = {
+    manifests = manifests_of(repo, is_manifest)
+    data = {
         "format": FORMAT,
         "env": env_key,
-        "needles": list(needles),
-        "manifests": excluded,
-        "files": _fingerprint(repo, excluded),
+        "manifests": manifests,
+        "files": _fingerprint(repo, manifests),
         "results": results,
     }
-    path = _cache_file(repo, env_key, config)
+    path = _cache_file(repo, config)
     with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(entry, handle)
+                json.dump(data, handle)
             os.replace(temporary, path)
         except BaseException:
             with contextlib.suppress(OSError):

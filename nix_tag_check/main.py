@@ -8,10 +8,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cache, files, nix_eval, patch, report, scan
+from . import __version__, cache, check, files, nix_eval, patch, report
 from . import config as cfg
 from . import yaml_tree as yt
-from .reference import Repository
 
 EXAMPLES = """\
 examples:
@@ -103,23 +102,25 @@ def load_config(args: argparse.Namespace) -> cfg.Config:
 
 
 def expected_tags(
-    config: cfg.Config, use_cache: bool, timeout: float, out: report.Reporter
-) -> list[nix_eval.Evaluated]:
+    config: cfg.Config, use_cache: bool, timeout: float, boundary: str, out: report.Reporter
+) -> tuple[list[nix_eval.Evaluated], check.Checker]:
     """Evaluate, or reuse a cache entry whose inputs are all unchanged."""
     repo = cache.open_repo(config.root) if use_cache else None
     env_key = cache.environment_key(config) if repo else None
     if repo and env_key:
-        stored = cache.load(repo, env_key, config)
-        evaluated = cache.from_json(stored) if stored is not None else None
-        if evaluated is not None:
-            out.info("evaluation: cached (no input changed)")
-            return evaluated
+        entry = cache.read(repo, env_key, config)
+        evaluated = cache.from_json(entry.results) if entry is not None else None
+        if entry is not None and evaluated is not None:
+            checker = check.Checker(evaluated, boundary, config.max_file_size)
+            if cache.still_valid(repo, entry, checker.holds_reference):
+                out.info("evaluation: cached (no input changed)")
+                return evaluated, checker
     evaluated = nix_eval.evaluate(config, timeout)
     out.info(f"evaluation: {len(evaluated)} image(s) evaluated with Nix")
+    checker = check.Checker(evaluated, boundary, config.max_file_size)
     if repo and env_key:
-        needles = sorted({e.spec.repository.needle for e in evaluated})
-        cache.store(repo, env_key, config, needles, cache.to_json(evaluated))
-    return evaluated
+        cache.store(repo, env_key, config, cache.to_json(evaluated), checker.holds_reference)
+    return evaluated, checker
 
 
 def _display(path: str) -> str:
@@ -128,43 +129,27 @@ def _display(path: str) -> str:
 
 
 def _check_file(
-    path: str,
-    args: argparse.Namespace,
-    config: cfg.Config,
-    boundary: str,
-    expected: dict[Repository, scan.Expected],
-    needles: tuple[str, ...],
+    path: str, args: argparse.Namespace, checker: check.Checker, root: str,
     out: report.Reporter,
 ) -> bool:
     """Check (and fix) one manifest; True when it had stale references."""
     shown = _display(path)
-    try:
-        manifest = files.read(path, boundary, needles, config.max_file_size)
-        if manifest is None:
-            return False
-        findings = scan.scan(manifest.text, shown, expected)
-    except yt.LocatedError as exc:
-        message = exc.message
-        if isinstance(exc, yt.YamlSyntaxError) and "{{" in manifest.text:
-            message += ("; this looks like a template: exclude it in the config, or mark its "
-                        "values with `# nix-tag-check: IMAGE`")
-        out.error(message, shown, exc.line, exc.column)
+    analysis = checker.analyse(path)
+    if analysis.error is not None:
+        error = analysis.error
+        out.error(error.message, shown, error.line, error.column)
         return False
-    stale = [f for f in findings if f.stale]
-    if not stale:
+    stale = analysis.stale
+    if not stale or analysis.manifest is None:
         return False
+    manifest = analysis.manifest
     if args.fix or args.diff:
-        edits = [edit for finding in stale for edit in finding.edits]
         try:
-            fixed = patch.apply_edits(manifest.text, edits)
-            patch.verify(manifest.text, fixed, stale)
-            if any(f.stale for f in scan.scan(fixed, shown, expected)):
-                raise patch.PatchError("the fixed text still has stale references")
+            fixed = checker.fixed_text(analysis)
         except (patch.PatchError, yt.LocatedError) as exc:
             out.error(f"internal error, file left as it was: {exc}", shown)
             return False
         if args.diff:
-            root = files.repo_root(os.path.dirname(manifest.path)) or config.root
             rel = os.path.relpath(manifest.path, root).replace(os.sep, "/")
             sys.stdout.writelines(report.unified_diff(rel, manifest.text, fixed))
             return True
@@ -191,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.out = sys.stderr  # stdout carries the patch only
     try:
         config = load_config(args)
-        evaluated = expected_tags(config, not args.no_cache, args.timeout, out)
+        boundary = files.repo_root(config.root) or config.root
+        evaluated, checker = expected_tags(config, not args.no_cache, args.timeout, boundary, out)
     except (cfg.ConfigError, nix_eval.EvalError) as exc:
         out.error(str(exc))
         out.finish(0)
@@ -203,18 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for item in evaluated:
             print(f"{item.spec.name}:{item.tag}")
         return 0
-    expected = {
-        e.spec.repository: scan.Expected(e.spec.name, e.spec.repository, e.tag, e.spec.source)
-        for e in evaluated
-    }
     for item in evaluated:
         out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
-    needles = scan.needles(expected)
-    boundary = files.repo_root(config.root) or config.root
     paths = files.select(config.root, args.files, config.files, config.exclude, config.path)
     stale = False
     for path in paths:
-        stale |= _check_file(path, args, config, boundary, expected, needles, out)
+        stale |= _check_file(path, args, checker, boundary, out)
     out.finish(len(paths))
     if out.errors:
         return 2

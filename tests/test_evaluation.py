@@ -374,3 +374,20 @@ def test_flake_tag_ignores_untracked_files_as_the_pipeline_does(
     assert main(["--image", f"{API}=./flake#api", "--print-expected", "--no-cache"]) == 0
     (repo / "flake/scratch.txt").unlink()  # the pipeline's clean checkout
     assert capsys.readouterr().out == f"{API}:{_flake_api_tag(repo)}\n"
+
+
+def test_a_data_file_that_names_an_image_stays_an_input(
+    repo: Path, nix_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only files holding references leave the key; Nix may read one that merely names one."""
+    (repo / "images.json").write_text(f'{{"hello": "{HELLO}"}}\n')
+    nix = repo / "default.nix"
+    nix.write_text(nix.read_text().replace(
+        "image = name: drv name { }", "image = name: drv name { list = ./images.json; }"))
+    main(["--print-expected"])
+    before = capsys.readouterr().out
+    nix_log.unlink()
+    (repo / "images.json").write_text(f'{{"hello": "{HELLO}", "more": 1}}\n')
+    main(["--print-expected"])
+    assert starts(nix_log) == ["nix-instantiate"]
+    assert capsys.readouterr().out != before
