@@ -42,7 +42,7 @@ class Checker:
         self._memo: dict[str, Analysis] = {}
 
     def analyse(self, path: str) -> Analysis:
-        key = os.path.realpath(path)
+        key = os.path.abspath(path)
         if key not in self._memo:
             self._memo[key] = self._analyse(path)
         return self._memo[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import stat
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ def select(
     config_path: str | None,
 ) -> list[str]:
     """Absolute paths of the manifests to scan, in a stable order."""
-    skip = os.path.realpath(config_path) if config_path else None
+    skip = os.path.abspath(config_path) if config_path else None
     if arguments:
         chosen = [os.path.abspath(a) for a in arguments if is_manifest_name(a)]
     else:
@@ -117,11 +118,13 @@ def select(
         patterns = files or [f"*{suffix}" for suffix in MANIFEST_SUFFIXES]
         chosen = [os.path.join(root, p) for p in listed if matches(p, patterns)]
     result = []
+    prefix = root.rstrip(os.sep) + os.sep
     for path in chosen:
-        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, root)
+        rel = rel.replace(os.sep, "/")
         if exclude and not rel.startswith("../") and matches(rel, exclude):
             continue
-        if skip is not None and os.path.realpath(path) == skip:
+        if skip is not None and os.path.abspath(path) == skip:
             continue
         result.append(path)
     return list(dict.fromkeys(result))
@@ -142,10 +145,19 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
+@lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
 def resolve_target(path: str, boundary: str) -> str:
     """The real file behind `path`, refusing links that leave the repository."""
-    real = os.path.realpath(path)
-    if os.path.islink(path) or real != os.path.abspath(path):
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    real = os.path.join(_real_folder(folder), name)
+    if os.path.islink(real):
+        real = os.path.realpath(real)
+    if real != path:
         inside = real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
         if not inside:
             raise FileProblem(f"symlink points outside the repository (to {real}); not followed")
@@ -167,11 +179,12 @@ def read(path: str, boundary: str, needles: Sequence[str], max_size: int) -> Man
     if not os.path.lexists(path):
         raise FileProblem("no such file")
     real = resolve_target(path, boundary)
-    if os.path.isdir(real):
-        return None
     byte_needles = [n.encode() for n in needles]
     try:
-        size = os.path.getsize(real)
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a folder, a device, a FIFO: nothing to check, nothing to block on
+        size = st.st_size
         if size > max_size:
             if mentions_file(real, byte_needles):
                 raise FileProblem(

@@ -124,7 +124,9 @@ def expected_tags(
 
 
 def _display(path: str) -> str:
-    rel = os.path.relpath(path)
+    """Relative to the working folder when inside it, as pre-commit users read paths."""
+    prefix = os.getcwd().rstrip(os.sep) + os.sep
+    rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path)
     return path if rel.startswith("..") else rel.replace(os.sep, "/")
 
 

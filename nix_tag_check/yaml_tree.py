@@ -32,7 +32,7 @@ class YamlSyntaxError(LocatedError):
     """The text is not YAML we can read."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     start: int  # character offset in the text given to parse()
     line: int  # 0-based
@@ -40,27 +40,27 @@ class Node:
     anchor: str | None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Scalar(Node):
     value: str
     end: int
     style: str  # '' plain, "'" single, '"' double, '|' literal, '>' folded
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Mapping(Node):
     pairs: list[tuple[Node, Node]] = field(default_factory=list)
     flow: bool = False
     end: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Sequence(Node):
     items: list[Node] = field(default_factory=list)
     flow: bool = False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Alias(Node):
     target: Node | None = None
 
