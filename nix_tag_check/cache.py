@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .config import Config, ImageSpec
-from .files import git, is_manifest_name, listed_files
+from .files import GitTree, is_manifest_name
 from .nix_eval import Evaluated, eval_nix_file
 from .reference import parse_repository
 
@@ -105,15 +105,10 @@ class Repo:
     files: list[str]  # relative to root
 
 
-def open_repo(start: str) -> Repo | None:
-    out = git(["rev-parse", "--show-toplevel", "--absolute-git-dir"], start)
-    if not out:
-        return None
-    root, git_dir = out.splitlines()[:2]
-    if os.path.exists(os.path.join(root, ".gitmodules")):
+def open_repo(tree: GitTree | None) -> Repo | None:
+    if tree is None or os.path.exists(os.path.join(tree.root, ".gitmodules")):
         return None  # files inside submodules are not listed: cannot pin them down
-    files = listed_files(root, tracked_only=False)
-    return None if files is None else Repo(root, git_dir, files)
+    return Repo(tree.root, tree.git_dir, list(tree.files))
 
 
 def _fingerprint(repo: Repo, excluded: Iterable[str]) -> str:

@@ -33,20 +33,45 @@ def git(args: Sequence[str], cwd: str) -> str | None:
     return out.stdout.decode("utf-8", "surrogateescape")
 
 
-def repo_root(start: str) -> str | None:
-    out = git(["rev-parse", "--show-toplevel"], start)
-    return os.path.realpath(out.strip()) if out else None
+@dataclass(frozen=True)
+class GitTree:
+    """A work tree as Git lists it, asked once per run (two git processes)."""
+
+    root: str
+    git_dir: str
+    tracked: frozenset[str]  # relative to root
+    files: tuple[str, ...]  # tracked and untracked-but-not-ignored, sorted
+
+    def below(self, folder: str, tracked_only: bool) -> list[str]:
+        """Files below `folder`, relative to it."""
+        prefix = os.path.relpath(folder, self.root).replace(os.sep, "/")
+        prefix = "" if prefix == "." else prefix + "/"
+        return [
+            rel[len(prefix):] for rel in self.files
+            if rel.startswith(prefix) and (not tracked_only or rel in self.tracked)
+        ]
+
+    def contains(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.root.rstrip(os.sep) + os.sep)
 
 
-def listed_files(root: str, tracked_only: bool) -> list[str] | None:
-    """Repository files below `root`, relative to it (None outside Git)."""
-    args = ["ls-files", "-z", "--cached"]
-    if not tracked_only:
-        args += ["--others", "--exclude-standard"]
-    out = git(args, root)
-    if out is None:
+def git_tree(start: str) -> GitTree | None:
+    """The Git work tree holding `start`, or None outside Git (or without git)."""
+    out = git(["rev-parse", "--show-toplevel", "--absolute-git-dir"], start)
+    if not out or len(out.splitlines()) < 2:
         return None
-    return sorted(set(filter(None, out.split("\0"))))
+    root, git_dir = out.splitlines()[:2]
+    listing = git(["ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard"], root)
+    if listing is None:
+        return None
+    tracked: set[str] = set()
+    every: set[str] = set()
+    for entry in filter(None, listing.split("\0")):
+        status, rel = entry[:1], entry[2:]
+        every.add(rel)
+        if status != "?":
+            tracked.add(rel)
+    return GitTree(os.path.realpath(root), git_dir, frozenset(tracked), tuple(sorted(every)))
 
 
 @lru_cache(maxsize=256)
@@ -106,14 +131,16 @@ def select(
     files: Sequence[str],
     exclude: Sequence[str],
     config_path: str | None,
+    tree: GitTree | None,
 ) -> list[str]:
     """Absolute paths of the manifests to scan, in a stable order."""
     skip = os.path.abspath(config_path) if config_path else None
     if arguments:
         chosen = [os.path.abspath(a) for a in arguments if is_manifest_name(a)]
     else:
-        listed = listed_files(root, tracked_only=not files)
-        if listed is None:
+        if tree is not None and tree.contains(os.path.realpath(root)):
+            listed = tree.below(os.path.realpath(root), tracked_only=not files)
+        else:
             listed = _walk(root)
         patterns = files or [f"*{suffix}" for suffix in MANIFEST_SUFFIXES]
         chosen = [os.path.join(root, p) for p in listed if matches(p, patterns)]

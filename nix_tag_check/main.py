@@ -65,33 +65,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _find_config(explicit: str | None) -> str | None:
+def _find_config(explicit: str | None, top: str | None) -> str | None:
     if explicit:
         return explicit
     if os.path.isfile(cfg.CONFIG_NAME):
         return cfg.CONFIG_NAME
-    top = files.repo_root(os.getcwd())
     if top and os.path.isfile(os.path.join(top, cfg.CONFIG_NAME)):
         return os.path.join(top, cfg.CONFIG_NAME)
     return None
 
 
-def load_config(args: argparse.Namespace) -> cfg.Config:
+def load_config(args: argparse.Namespace, top: str | None) -> cfg.Config:
+    """The config file, --image options, or discovery; `top` is the Git work tree, if any."""
     base = os.getcwd()
     if args.image:
         config = cfg.from_options(args.image, base, args.system)
-        path = _find_config(args.config) if args.config else None
+        path = _find_config(args.config, top) if args.config else None
         if path:  # --image replaces the images, the file still says which files
             loaded = cfg.load(path)
             config = dataclasses.replace(
                 loaded, images=config.images, text=loaded.text + config.text
             )
     else:
-        path = _find_config(args.config)
-        if path is None:
-            config = cfg.discovery(files.repo_root(base) or base, args.system)
-        else:
-            config = cfg.load(path)
+        path = _find_config(args.config, top)
+        config = cfg.discovery(top or base, args.system) if path is None else cfg.load(path)
     if args.system:
         config = cfg.with_system(config, args.system)
     if args.max_file_size is not None:
@@ -102,10 +99,11 @@ def load_config(args: argparse.Namespace) -> cfg.Config:
 
 
 def expected_tags(
-    config: cfg.Config, use_cache: bool, timeout: float, boundary: str, out: report.Reporter
+    config: cfg.Config, use_cache: bool, timeout: float, tree: files.GitTree | None,
+    boundary: str, out: report.Reporter,
 ) -> tuple[list[nix_eval.Evaluated], check.Checker]:
     """Evaluate, or reuse a cache entry whose inputs are all unchanged."""
-    repo = cache.open_repo(config.root) if use_cache else None
+    repo = cache.open_repo(tree) if use_cache else None
     env_key = cache.environment_key(config) if repo else None
     if repo and env_key:
         entry = cache.read(repo, env_key, config)
@@ -177,9 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.diff:
         out.out = sys.stderr  # stdout carries the patch only
     try:
-        config = load_config(args)
-        boundary = files.repo_root(config.root) or config.root
-        evaluated, checker = expected_tags(config, not args.no_cache, args.timeout, boundary, out)
+        tree = files.git_tree(os.getcwd())
+        config = load_config(args, tree.root if tree else None)
+        if tree is None or not tree.contains(os.path.realpath(config.root)):
+            tree = files.git_tree(config.root)  # --config in another repository
+        boundary = tree.root if tree else config.root
+        evaluated, checker = expected_tags(
+            config, not args.no_cache, args.timeout, tree, boundary, out
+        )
     except (cfg.ConfigError, nix_eval.EvalError) as exc:
         out.error(str(exc))
         out.finish(0)
@@ -193,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for item in evaluated:
         out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
-    paths = files.select(config.root, args.files, config.files, config.exclude, config.path)
+    paths = files.select(
+        config.root, args.files, config.files, config.exclude, config.path, tree
+    )
     stale = False
     for path in paths:
         stale |= _check_file(path, args, checker, boundary, out)

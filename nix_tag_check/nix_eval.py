@@ -11,7 +11,6 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from .config import Config, ImageSpec
 from .files import git
@@ -51,7 +50,7 @@ class Evaluated:
 
 def eval_nix_file() -> str:
     """Path of our eval.nix (an ordinary file inside the installed package)."""
-    return str(resources.files("nix_tag_check").joinpath("eval.nix"))
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval.nix")
 
 
 def nix_version(nix: str) -> tuple[int, int]:
