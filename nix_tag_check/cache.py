@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -181,6 +180,8 @@ def store(
     is_manifest: IsManifest,
 ) -> None:
     """Save results; failure to save only costs the next run an evaluation."""
+    import tempfile  # only a miss writes: keep it off the start-up of a cached run
+
     manifests = manifests_of(repo, is_manifest)
     data = {
         "format": FORMAT,

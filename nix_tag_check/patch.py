@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import stat
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -111,6 +110,8 @@ def write_atomic(path: str, data: bytes, original: bytes) -> None:
 
     Refuses (ChangedOnDisk) when the file no longer holds `original`.
     """
+    import tempfile  # only a fix needs it: keep it off the start-up of every check
+
     with _signals_deferred():
         mode = stat.S_IMODE(os.stat(path).st_mode)
         directory = os.path.dirname(os.path.abspath(path))

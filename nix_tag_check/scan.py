@@ -126,6 +126,7 @@ class _Scanner:
         self.budget = [MERGE_BUDGET]
         self.value_scalars: dict[int, list[yt.Scalar]] = {}  # line -> scalars (not keys)
         self.scalars: list[yt.Scalar] = []
+        self.in_flow: set[int] = set()  # scalars written inside [...] or {...}
 
     def finding(self, node: yt.Scalar, exp: Expected, found: str | None, kind: str) -> Finding:
         self.claimed.add(id(node))
@@ -136,15 +137,13 @@ class _Scanner:
         self.findings.append(item)
         return item
 
-    def reference(
-        self, node: yt.Scalar, ref: Reference, exp: Expected, kind: str, flow: bool = False
-    ) -> None:
+    def reference(self, node: yt.Scalar, ref: Reference, exp: Expected, kind: str) -> None:
         item = self.finding(node, exp, ref.tag, kind)
         item.digest = ref.digest
         if ref.tag != exp.tag or ref.digest is not None:
             start = _scalar_inner(self.text, node)
             new = ref.with_tag(exp.tag)
-            if flow and node.style == "" and ref.tag is None:
+            if id(node) in self.in_flow and node.style == "" and ref.tag is None:
                 # `{image: repo}` -> `{image: repo:tag}` would not parse: ':' ends a flow key.
                 item.edits.append(Edit(node.start, node.end, f'"{new}"'))
             else:
@@ -152,7 +151,7 @@ class _Scanner:
                 item.edits.append(Edit(start + ref.name_end, end, f":{exp.tag}"))
             item.new_values[node.start] = new
 
-    def image_value(self, node: yt.Node, flow: bool) -> None:
+    def image_value(self, node: yt.Node) -> None:
         node = yt.resolve(node)
         if not isinstance(node, yt.Scalar) or id(node) in self.claimed:
             return
@@ -162,21 +161,29 @@ class _Scanner:
             return
         exp = self.expected.get(ref.repository)
         if exp is not None:
-            self.reference(node, ref, exp, "image", flow)
+            self.reference(node, ref, exp, "image")
 
     def run(self, roots: list[yt.Node], kustomization_file: bool) -> list[Finding]:
         for root in roots:
             if isinstance(root, yt.Mapping) and (kustomization_file or self.is_kustomization(root)):
                 self.kustomization(root)
         keys: set[int] = set()
+        mappings: list[yt.Mapping] = []
         for node in yt.walk(roots):
             if isinstance(node, yt.Mapping):
                 keys.update(id(key) for key, _ in node.pairs)
-                self.mapping(node)
+                mappings.append(node)
+                if node.flow:
+                    self.in_flow.update(id(value) for _, value in node.pairs)
+            elif isinstance(node, yt.Sequence):
+                if node.flow:
+                    self.in_flow.update(id(item) for item in node.items)
             elif isinstance(node, yt.Scalar):
                 self.scalars.append(node)
                 if id(node) not in keys:
                     self.value_scalars.setdefault(node.line, []).append(node)
+        for mapping in mappings:
+            self.mapping(mapping)
         self.markers()
         self.findings.sort(key=lambda f: (f.line, f.column))
         return self.findings
@@ -190,7 +197,7 @@ class _Scanner:
         for key, value in node.pairs:
             key = yt.resolve(key)
             if isinstance(key, yt.Scalar) and key.value == "image":
-                self.image_value(value, node.flow)
+                self.image_value(value)
         keys = {name: yt.resolve(value) for name, _, value in yt.merged_pairs(node, self.budget)}
         if "repository" in keys and "tag" in keys:
             self.helm(keys)
