@@ -1,0 +1,273 @@
+"""Measure nix-tag-check against raw Nix and against the naive way, in one run; print ratios.
+
+    python3 benchmarks/bench.py            # the full run (a few minutes)
+    python3 benchmarks/bench.py --quick    # a smoke run
+
+Every figure is the median of several wall-clock runs of the real command line in a
+synthetic Git repository; only ratios taken within this one run are compared to goals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# Stands in for importing nixpkgs: a shared value every image forces, memoised by Nix.
+NIX_FILE = """\
+let
+  heavy = builtins.foldl' (a: i: a + builtins.stringLength (builtins.toString i)) 0
+    (builtins.genList (x: x) {work});
+  image = i: derivation {{
+    name = "img${{toString i}}";
+    system = "x86_64-linux";
+    builder = "/bin/sh";
+    h = toString heavy;
+  }} // {{ imageName = "registry.example.com/team/img${{toString i}}"; }};
+in builtins.listToAttrs
+  (builtins.genList (i: {{ name = "img${{toString i}}"; value = image i; }}) {n})
+"""
+
+MANIFEST = """\
+# Service {i}, generated for the benchmark.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: svc{i}
+  labels: {{app: svc{i}, tier: backend}}
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: svc{i}
+  template:
+    metadata:
+      labels:
+        app: svc{i}
+    spec:
+      containers:
+        - name: app
+          image: {image}
+          ports:
+            - containerPort: 8080
+          env:
+            - name: LOG_LEVEL
+              value: info
+          resources:
+            limits: {{cpu: 100m, memory: 128Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc{i}
+spec:
+  selector:
+    app: svc{i}
+  ports:
+    - port: 80
+      targetPort: 8080
+"""
+
+NAIVE = """\
+import sys
+from pathlib import Path
+from ruamel.yaml import YAML
+
+expected = set(sys.argv[2:])
+yaml = YAML(typ="safe")
+stale = 0
+
+def walk(node):
+    global stale
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "image" and isinstance(value, str):
+                name, _, tag = value.rpartition(":")
+                if name and f"{name}:{tag}" not in expected and any(
+                        e.startswith(name + ":") for e in expected):
+                    stale += 1
+            walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            walk(item)
+
+for path in sorted(Path(sys.argv[1]).rglob("*.yaml")):
+    for document in yaml.load_all(path.read_text()):
+        walk(document)
+print(stale)
+"""
+
+TOOL = [sys.executable, "-m", "nix_tag_check"]
+# What the shared evaluation costs. Importing nixpkgs and evaluating one dockerTools image
+# takes seconds; the tool's own start (Python, imports, two git calls) is ~0.1 s here, so the
+# cached/uncached goal of 0.1 can only hold when one evaluation costs more than ~1 s.
+RAW_SECONDS = 1.5
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def make_repo(root: Path, images: int, manifests: int, work: int, every: int) -> Path:
+    """N images in one default.nix, M manifests; one in `every` references a configured image."""
+    repo = root / f"repo-n{images}-m{manifests}-e{every}"
+    (repo / "deploy").mkdir(parents=True)
+    (repo / "default.nix").write_text(NIX_FILE.format(work=work, n=images))
+    config = ["images:"]
+    for i in range(images):
+        config += [f"  - name: registry.example.com/team/img{i}", "    nix: default.nix",
+                   f"    attr: img{i}"]
+    config.append("files: [deploy/**/*.yaml]")
+    (repo / ".nix-tag-check.yaml").write_text("\n".join(config) + "\n")
+    for i in range(manifests):
+        image = (f"registry.example.com/team/img{i % images}:stale" if i % every == 0
+                 else f"ghcr.io/other/svc{i}:v1")
+        folder = repo / "deploy" / f"team{i % 50}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"svc{i}.yaml").write_text(MANIFEST.format(i=i, image=image))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com",
+           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "b"]):
+        subprocess.run(command, cwd=repo, check=True, env=env)
+    return repo
+
+
+def raw_nix(repo: Path, images: int) -> list[str]:
+    """The same expressions, evaluated by Nix alone: every image's output path, one process."""
+    attrs = [arg for i in range(images) for arg in ("-A", f"img{i}.outPath")]
+    return ["nix-instantiate", "--eval", "--strict", "--json", *attrs, str(repo / "default.nix")]
+
+
+def tune_work(root: Path, target: float) -> int:
+    """The amount of shared work that makes one raw evaluation last about `target` seconds."""
+    work = 1_000_000
+    for attempt in range(5):
+        repo = make_repo(root / f"tune{attempt}", 1, 1, work, 1)
+        seconds = median_seconds(lambda r=repo: run(raw_nix(r, 1), r), 1)
+        if abs(seconds - target) < 0.1 * target:
+            break
+        work = int(work * target / max(seconds, 0.01))
+    return work
+
+
+def expected_refs(repo: Path) -> list[str]:
+    return run([*TOOL, "--print-expected"], repo).stdout.split()
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    nix = subprocess.run(["nix-instantiate", "--version"], capture_output=True, text=True)
+    import ruamel.yaml
+
+    try:
+        from ruamel.yaml import YAML
+
+        c_parser = YAML(typ="safe", pure=False).Parser.__name__ == "CParser"
+    except Exception:
+        c_parser = False
+    return [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.platform()}, {cpu}, {os.cpu_count()} cores",
+        f"- Python {platform.python_version()}, {nix.stdout.strip()}, ruamel.yaml "
+        f"{ruamel.yaml.__version__} ({'C parser' if c_parser else 'pure-Python parser'})",
+    ]
+
+
+def verdict(ratio: float, goal: float | None) -> str:
+    if goal is None:
+        return "(no goal)"
+    return f"{'PASS' if ratio <= goal else 'FAIL'} (goal <= {goal})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
+    args = parser.parse_args()
+    repeat = 1 if args.quick else 3
+    image_counts = (1, 8) if args.quick else (1, 8, 32)
+    manifest_counts = (10, 1000) if args.quick else (10, 1000, 10_000)
+    root = Path(tempfile.mkdtemp(prefix="nix-tag-check-bench-"))
+    out = ["# nix-tag-check benchmark", "",
+           f"Produced by `python3 benchmarks/bench.py{' --quick' if args.quick else ''}`.", "",
+           *machine()]
+    try:
+        work = tune_work(root, 0.3 if args.quick else RAW_SECONDS)
+        out.append(f"- shared Nix work per evaluation: genList of {work}, tuned so that one raw "
+                   f"evaluation takes about {0.3 if args.quick else RAW_SECONDS} s (it stands "
+                   "in for importing nixpkgs)")
+        out += ["", "## 1. Uncached tool / one raw `nix-instantiate --eval` of the same file",
+                "", "M = 10 manifests, `--no-cache`, check mode. Raw Nix evaluates the output "
+                "path of every image (`-A img0.outPath -A img1.outPath ...`) in one process.", "",
+                "| images N | raw Nix s | tool s | ratio | verdict |", "|---|---|---|---|---|"]
+        uncached: dict[int, float] = {}
+        for n in image_counts:
+            repo = make_repo(root, n, 10, work, 1)
+            raw = median_seconds(lambda r=repo, n=n: run(raw_nix(r, n), r), repeat)
+            tool = median_seconds(lambda r=repo: run([*TOOL, "--no-cache"], r), repeat)
+            uncached[n] = tool
+            out.append(f"| {n} | {raw:.3f} | {tool:.3f} | {tool / raw:.2f} | "
+                       f"{verdict(tool / raw, 1.3)} |")
+        out += ["", "## 2. Cached tool / uncached tool", "",
+                "Same repositories; the cache is filled by one run, then reused.", "",
+                "| images N | uncached s | cached s | ratio | verdict |", "|---|---|---|---|---|"]
+        for n in image_counts:
+            repo = root / f"repo-n{n}-m10-e1"
+            run([*TOOL], repo)
+            if "cached" not in run([*TOOL, "-v"], repo).stderr:
+                out.append(f"| {n} | cache was not used: measurement invalid | | | FAIL |")
+                continue
+            cached = median_seconds(lambda r=repo: run([*TOOL], r), repeat)
+            ratio = cached / uncached[n]
+            out.append(f"| {n} | {uncached[n]:.3f} | {cached:.3f} | {ratio:.3f} | "
+                       f"{verdict(ratio, 0.1)} |")
+        out += ["", "## 3. Tool / naive loop that loads every manifest with ruamel.yaml", "",
+                "N = 8 images, cached evaluation (the ratio measures the scan). The naive loop "
+                "is a fresh Python process that loads every manifest with "
+                "`YAML(typ='safe').load_all` and walks it for `image` keys. Each manifest is a "
+                "Deployment and a Service (40 lines); one in ten references a configured image, "
+                "the last row has every manifest reference one.", "",
+                "| manifests M | referencing | naive s | tool s | ratio | verdict |",
+                "|---|---|---|---|---|---|"]
+        rows = [(m, 10) for m in manifest_counts] + [(manifest_counts[-1], 1)]
+        for m, every in rows:
+            repo = make_repo(root, 8, m, work, every)
+            refs = expected_refs(repo)
+            run([*TOOL], repo)
+            naive_command = [sys.executable, "-c", NAIVE, str(repo / "deploy"), *refs]
+            naive = median_seconds(lambda c=naive_command, r=repo: run(c, r), repeat)
+            tool = median_seconds(lambda r=repo: run([*TOOL], r), repeat)
+            goal = 0.2 if (m == manifest_counts[-1] and every == 10) else None
+            share = "1 in 10" if every == 10 else "all"
+            out.append(f"| {m} | {share} | {naive:.3f} | {tool:.3f} | {tool / naive:.3f} | "
+                       f"{verdict(tool / naive, goal)} |")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
