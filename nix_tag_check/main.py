@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"config file (default: {cfg.CONFIG_NAME} here or at the "
                         "repository root)")
     parser.add_argument("--image", action="append", default=[], metavar="NAME=SOURCE",
-                        help="an image as NAME=NIXFILE[#ATTR] or NAME=FLAKEREF (repeatable; "
-                        "replaces the config's images)")
+                        help="an image as NAME=NIXFILE[#ATTR] or NAME=FLAKEREF (repeatable); "
+                        "no config file is read then, unless --config names one (for its "
+                        "files:, exclude: and system:)")
     parser.add_argument("--system", help="system the images are built for (default: the "
                         "config's system:, else x86_64-linux)")
     parser.add_argument("--format", choices=report.FORMATS, default="text")
@@ -79,10 +80,11 @@ def load_config(args: argparse.Namespace, top: str | None) -> cfg.Config:
     """The config file, --image options, or discovery; `top` is the Git work tree, if any."""
     base = os.getcwd()
     if args.image:
-        config = cfg.from_options(args.image, base, args.system)
         path = _find_config(args.config, top) if args.config else None
-        if path:  # --image replaces the images, the file still says which files
-            loaded = cfg.load(path)
+        loaded = cfg.load(path) if path else None
+        system = args.system or (loaded.system if loaded else None)
+        config = cfg.from_options(args.image, base, system)
+        if loaded:  # --image replaces the images; the file still says which files, for what
             config = dataclasses.replace(
                 loaded, images=config.images, text=loaded.text + config.text
             )

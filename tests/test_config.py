@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from nixtools import out_path_hash
 
 from nix_tag_check.config import parse_attr_path
 from nix_tag_check.main import main
@@ -122,3 +123,14 @@ def test_attr_path_parses(text: str, path: tuple[str, ...]) -> None:
 def test_attr_path_rejects_anything_but_names(text: str) -> None:
     with pytest.raises(ValueError, match="attribute path"):
         parse_attr_path(text)
+
+
+def test_image_options_take_the_system_of_an_explicit_config(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = repo / ".nix-tag-check.yaml"
+    config.write_text(config.read_text().replace("x86_64-linux", "aarch64-darwin"))
+    image = "registry.example.com/team/hello=default.nix#hello"
+    assert main(["--image", image, "--config", ".nix-tag-check.yaml", "--print-expected"]) == 0
+    darwin = out_path_hash(repo / "default.nix", "hello", "aarch64-darwin")
+    assert capsys.readouterr().out == f"registry.example.com/team/hello:{darwin}\n"
