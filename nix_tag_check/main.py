@@ -169,7 +169,10 @@ def _check_file(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
+        return exc.code if isinstance(exc.code, int) else 2
     out = report.Reporter(
         format="text" if args.diff else args.format, fixing=args.fix, quiet=args.quiet,
         verbose=args.verbose, color=report.use_color(sys.stdout),

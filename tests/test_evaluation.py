@@ -391,3 +391,14 @@ def test_a_data_file_that_names_an_image_stays_an_input(
     main(["--print-expected"])
     assert starts(nix_log) == ["nix-instantiate"]
     assert capsys.readouterr().out != before
+
+
+def test_nothing_to_evaluate_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path}: no .nix-tag-check.yaml, no --image, and no flake.nix or "
+        "default.nix to discover images from\n"
+    )
