@@ -115,11 +115,8 @@ def _file_newline(text: str) -> str:
 
 
 class _Scanner:
-    def __init__(
-        self, text: str, path: str, expected: MappingABC[Repository, Expected]
-    ) -> None:
+    def __init__(self, text: str, expected: MappingABC[Repository, Expected]) -> None:
         self.text = text
-        self.path = path
         self.expected = expected
         self.findings: list[Finding] = []
         self.claimed: set[int] = set()  # scalars already reported (aliases, markers)
@@ -276,12 +273,12 @@ class _Scanner:
         own = [(k, v) for k, v in entry.pairs if isinstance(k, yt.Scalar)]
         anchor = [(k, v) for k, v in own if k.value in ("name", "newName")] or own
         last_key, last_value = anchor[-1]
-        if entry.flow:
-            value_end = getattr(yt.resolve(last_value), "end", None)
-            end = max((getattr(v, "end", v.start) for _, v in entry.pairs), default=entry.start)
-            if value_end is None:
-                raise ScanError("cannot add newTag here", entry.line + 1, entry.column + 1)
-            return Edit(end, end, f", {key}: {value}")
+        if entry.flow:  # after the last value: `{name: x}` -> `{name: x, newTag: t}`
+            last = entry.pairs[-1][1]
+            if not isinstance(last, (yt.Scalar, yt.Mapping)):
+                raise ScanError(f"cannot add {key} after this value: add it by hand once",
+                                entry.line + 1, entry.column + 1)
+            return Edit(last.end, last.end, f", {key}: {value}")
         value_node = yt.resolve(last_value)
         end = getattr(value_node, "end", None)
         if end is None or value_node.line != last_key.line:
@@ -371,4 +368,4 @@ def scan(
     """Every reference to a configured image in `text` (raises YamlSyntaxError, ScanError)."""
     roots = yt.parse(text, max_depth=max_depth)
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return _Scanner(text, path, expected).run(roots, name in KUSTOMIZATION_FILES)
+    return _Scanner(text, expected).run(roots, name in KUSTOMIZATION_FILES)
