@@ -191,9 +191,15 @@ class _Scanner:
         return isinstance(kind, yt.Scalar) and kind.value in KUSTOMIZATION_KINDS
 
     def mapping(self, node: yt.Mapping) -> None:
+        seen: set[str] = set()
         for key, value in node.pairs:
             key = yt.resolve(key)
-            if isinstance(key, yt.Scalar) and key.value == "image":
+            if not isinstance(key, yt.Scalar):
+                continue
+            if key.value in seen:  # as ruamel.yaml's loaders do: which one would count?
+                raise ScanError(f"duplicate key {key.value!r}", key.line + 1, key.column + 1)
+            seen.add(key.value)
+            if key.value == "image":
                 self.image_value(value)
         keys = {name: yt.resolve(value) for name, _, value in yt.merged_pairs(node, self.budget)}
         if "repository" in keys and "tag" in keys:

@@ -14,6 +14,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+try:
+    from ruamel.yaml import CParser
+except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
+    CParser = None
+
 BOM = "\ufeff"
 MAX_DEPTH = 256
 
@@ -72,14 +77,21 @@ def resolve(node: Node) -> Node:
     return node
 
 
-def _parser() -> YAML:
+def _events(body: str) -> Iterator[ev.Event]:
+    """Parser events, from libyaml (ruamel.yaml.clib) when it is installed.
+
+    The C parser is driven directly: YAML().parse() would build a loader class per
+    call and keep a record of every document it ever parsed.
+    """
+    if CParser is None:  # pragma: no cover - only without ruamel.yaml.clib
+        yield from YAML(typ="safe", pure=True).parse(body)
+        return
+    parser = CParser(body)
     try:
-        return YAML(typ="safe", pure=False)
-    except Exception:  # pragma: no cover - only without ruamel.yaml.clib
-        return YAML(typ="safe", pure=True)
-
-
-_YAML = _parser()
+        while parser.check_event():
+            yield parser.get_event()
+    finally:
+        parser.dispose()
 
 
 def _error(exc: YAMLError) -> YamlSyntaxError:
@@ -98,7 +110,7 @@ def parse(text: str, max_depth: int = MAX_DEPTH) -> list[Node]:
     skip = len(BOM) if text.startswith(BOM) else 0
     body = text[skip:] if skip else text
     try:
-        return list(_documents(_YAML.parse(body), body, skip, max_depth))
+        return list(_documents(_events(body), body, skip, max_depth))
     except YAMLError as exc:
         raise _error(exc) from None
     except RecursionError:  # pragma: no cover - our walk is iterative

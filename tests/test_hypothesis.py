@@ -225,6 +225,8 @@ def mutated(draw: st.DrawFn) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(mutated())
+@example(f"kind: Kustomization\nimages:\n  - name: {API}\n    digest: {DIGEST}\n"
+         f"    digest: {DIGEST}\n")
 def test_mutated_manifests_fix_safely_or_fail_cleanly(text: str) -> None:
     try:
         yt.parse(text)

@@ -184,3 +184,11 @@ def test_signal_between_read_and_write_leaves_a_whole_file(repo: Path, signum: i
     assert after != before and len(after) == len(before)
     assert main(["deploy/hello.yaml"]) == 0
     assert [p.name for p in (repo / "deploy").iterdir() if p.name.startswith(".")] == []
+
+
+def test_duplicate_keys_are_an_error_not_a_guess(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = (f"images:\n  - name: {HELLO}\n    digest: sha256:{'a' * 64}\n"
+            f"    digest: sha256:{'b' * 64}\nkind: Kustomization\n").encode()
+    _check_error(repo, capsys, "deploy/dup.yaml", data, "4:5: duplicate key 'digest'")
