@@ -6,6 +6,7 @@ never expanded) and only scalars it can place exactly in the text become edits.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -101,17 +102,19 @@ def _replace_value(text: str, node: yt.Scalar, value: str) -> Edit:
     return Edit(start, start + len(node.value), value)
 
 
+# What YAML (libyaml) takes for a line break: marks count lines by these, so must we.
+_BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
 def _line_end(text: str, offset: int) -> tuple[int, str]:
     """Offset just past the line break after `offset`, and that break ('' at EOF)."""
-    newline = text.find("\n", offset)
-    if newline == -1:
-        return len(text), ""
-    return newline + 1, "\r\n" if newline > 0 and text[newline - 1] == "\r" else "\n"
+    found = _BREAK_RE.search(text, offset)
+    return (found.end(), found.group()) if found else (len(text), "")
 
 
 def _file_newline(text: str) -> str:
-    newline = text.find("\n")
-    return "\r\n" if newline > 0 and text[newline - 1] == "\r" else "\n"
+    found = _BREAK_RE.search(text)
+    return found.group() if found else "\n"
 
 
 class _Scanner:
@@ -119,14 +122,33 @@ class _Scanner:
         self.text = text
         self.expected = expected
         self.findings: list[Finding] = []
-        self.claimed: set[int] = set()  # scalars already reported (aliases, markers)
+        self.claimed: dict[int, str] = {}  # scalar -> image it was reported for
+        self._line_starts: list[int] | None = None
         self.budget = [MERGE_BUDGET]
         self.value_scalars: dict[int, list[yt.Scalar]] = {}  # line -> scalars (not keys)
         self.scalars: list[yt.Scalar] = []
         self.in_flow: set[int] = set()  # scalars written inside [...] or {...}
 
+    def taken(self, node: yt.Scalar, exp: Expected) -> bool:
+        """Whether the scalar was reported already; one scalar cannot hold two images' tags."""
+        other = self.claimed.get(id(node))
+        if other is not None and other != exp.name:
+            raise ScanError(
+                f"this value is the tag of both {other} and {exp.name} (shared through an "
+                "anchor or a merge key): give each image its own tag",
+                node.line + 1, node.column + 1,
+            )
+        return other is not None
+
+    def line_of(self, offset: int) -> tuple[int, int]:
+        """0-based line and 1-based column of an offset, counting lines as YAML does."""
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in _BREAK_RE.finditer(self.text)]
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        return line, offset - self._line_starts[line] + 1
+
     def finding(self, node: yt.Scalar, exp: Expected, found: str | None, kind: str) -> Finding:
-        self.claimed.add(id(node))
+        self.claimed[id(node)] = exp.name
         item = Finding(
             line=node.line + 1, column=node.column + 1, image=exp.name, found=found,
             expected=exp.tag, source=exp.source, kind=kind,
@@ -151,7 +173,7 @@ class _Scanner:
     def image_value(self, node: yt.Node) -> None:
         node = yt.resolve(node)
         if not isinstance(node, yt.Scalar) or id(node) in self.claimed:
-            return
+            return  # an image reference names its repository: it can only be one image's
         try:
             ref = parse_reference(node.value)
         except ReferenceError:
@@ -210,8 +232,6 @@ class _Scanner:
         registry = keys.get("registry")
         if not isinstance(repository, yt.Scalar) or not isinstance(tag, yt.Scalar):
             return
-        if id(tag) in self.claimed:
-            return
         name = repository.value
         if isinstance(registry, yt.Scalar) and registry.value:
             name = f"{registry.value.rstrip('/')}/{name}"
@@ -220,7 +240,7 @@ class _Scanner:
         except ReferenceError:
             return
         exp = self.expected.get(repo)
-        if exp is None:
+        if exp is None or self.taken(tag, exp):
             return
         found = tag.value or None
         item = self.finding(tag, exp, found, "helm")
@@ -233,9 +253,11 @@ class _Scanner:
         images = keys.get("images")
         if not isinstance(images, yt.Sequence):
             return
+        seen: set[int] = set()
         for entry in images.items:
             entry = yt.resolve(entry)
-            if isinstance(entry, yt.Mapping):
+            if isinstance(entry, yt.Mapping) and id(entry) not in seen:  # `- *e` twice: once
+                seen.add(id(entry))
                 self.kustomize_entry(entry)
 
     def kustomize_entry(self, entry: yt.Mapping) -> None:
@@ -256,6 +278,8 @@ class _Scanner:
         tag_node = new_tag[1] if new_tag else None
         if tag_node is not None and not isinstance(tag_node, yt.Scalar):
             return
+        if tag_node is not None and self.taken(tag_node, exp):
+            return
         where = tag_node if tag_node is not None else name_pair[1]
         found = tag_node.value if tag_node is not None and tag_node.value else None
         item = self.finding(where, exp, found, "kustomize")
@@ -264,16 +288,25 @@ class _Scanner:
             item.digest = digest_node.value
         if found == exp.tag and item.digest is None:
             return
-        if tag_node is not None:
-            if found != exp.tag:
-                item.edits.append(_replace_value(self.text, tag_node, exp.tag))
-                item.new_values[tag_node.start] = exp.tag
-        else:
-            item.edits.append(self.insert_pair(entry, "newTag", exp.tag))
-            item.added_keys[entry.start] = ("newTag", exp.tag)
         if digest is not None:
-            item.edits.append(self.remove_pair(entry, digest[0], digest[1]))
             item.removed_keys[entry.start] = "digest"
+        if tag_node is None:
+            item.added_keys[entry.start] = ("newTag", exp.tag)
+        if tag_node is not None and found != exp.tag:
+            item.edits.append(_replace_value(self.text, tag_node, exp.tag))
+            item.new_values[tag_node.start] = exp.tag
+        if tag_node is None and digest is not None:
+            # `digest: D` becomes `newTag: T` where it stands: same line, same indentation.
+            key, value = digest
+            if not isinstance(key, yt.Scalar) or not isinstance(value, yt.Scalar) or (
+                    value.line != key.line):
+                raise ScanError("cannot replace this digest: write it as `digest: VALUE`",
+                                key.line + 1, key.column + 1)
+            item.edits.append(Edit(key.start, value.end, f"newTag: {exp.tag}"))
+        elif tag_node is None:
+            item.edits.append(self.insert_pair(entry, "newTag", exp.tag))
+        elif digest is not None:
+            item.edits.append(self.remove_pair(entry, digest[0], digest[1]))
 
     def insert_pair(self, entry: yt.Mapping, key: str, value: str) -> Edit:
         own = [(k, v) for k, v in entry.pairs if isinstance(k, yt.Scalar)]
@@ -312,26 +345,34 @@ class _Scanner:
             if len(entry.pairs) > 1:
                 return Edit(key.start, entry.pairs[1][0].start, "")
             raise ScanError("cannot remove the only key of an entry", *where)
-        line_start = self.text.rfind("\n", 0, key.start) + 1
+        line, column = self.line_of(key.start)
+        line_start = key.start - column + 1
         if self.text[line_start : key.start].strip():
             raise ScanError("cannot remove a digest that shares its line: move it to a line of "
                             "its own", *where)
-        at, _ = _line_end(self.text, value.end)
+        at, newline = _line_end(self.text, value.end)
+        if not newline and line > 0:  # the last line, unterminated: keep the file so
+            assert self._line_starts is not None
+            previous = _BREAK_RE.search(self.text, self._line_starts[line - 1])
+            assert previous is not None
+            line_start = previous.start()
         return Edit(line_start, at, "")
 
     def markers(self) -> None:
+        self.scalars.sort(key=lambda s: s.start)  # scalars never overlap
+        starts = [s.start for s in self.scalars]
         for match in MARKER_RE.finditer(self.text):
             hash_at = match.start()
-            if hash_at > 0 and self.text[hash_at - 1] not in " \t\n\r":
+            if hash_at > 0 and not self.text[hash_at - 1].isspace():
                 continue
-            if any(s.start <= hash_at < s.end for s in self.scalars):
+            before = bisect.bisect_right(starts, hash_at) - 1
+            if before >= 0 and self.scalars[before].end > hash_at:
                 continue  # inside a scalar (a script, a quoted string): text, not a comment
-            line = self.text.count("\n", 0, hash_at)
+            line, column = self.line_of(hash_at)
             candidates = [s for s in self.value_scalars.get(line, ()) if s.end <= hash_at]
             try:
                 repo = parse_repository(match["name"])
             except ReferenceError:
-                column = hash_at - (self.text.rfind("\n", 0, hash_at) + 1) + 1
                 raise ScanError(
                     f"marker names {match['name']!r}, which is not an image repository",
                     line + 1, column,
@@ -340,12 +381,11 @@ class _Scanner:
             if exp is None:
                 continue
             if not candidates:
-                column = hash_at - (self.text.rfind("\n", 0, hash_at) + 1) + 1
                 raise ScanError(
                     f"marker for {match['name']} has no value on its line", line + 1, column
                 )
             node = candidates[-1]
-            if id(node) not in self.claimed:
+            if not self.taken(node, exp):
                 self.marked(node, exp)
 
     def marked(self, node: yt.Scalar, exp: Expected) -> None:
