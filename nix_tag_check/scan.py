@@ -289,6 +289,9 @@ class _Scanner:
         if found == exp.tag and item.digest is None:
             return
         if digest is not None:
+            if digest[0].anchor is not None or digest[1].anchor is not None:
+                raise ScanError("this digest carries an anchor: an alias may use it elsewhere, "
+                                "so remove it by hand", digest[0].line + 1, digest[0].column + 1)
             item.removed_keys[entry.start] = "digest"
         if tag_node is None:
             item.added_keys[entry.start] = ("newTag", exp.tag)

@@ -123,10 +123,14 @@ def _past_properties(body: str, index: int, line: int, column: int) -> tuple[int
         while index < len(body) and body[index] not in " \t\r\n":
             index += 1
             column += 1
-        while index < len(body) and body[index] in " \t\r\n":
-            if body[index] == "\n":
+        while index < len(body) and body[index] in " \t\r\n#":
+            if body[index] == "#":  # `&a # comment` with the value on the next line
+                while index < len(body) and body[index] not in "\r\n":
+                    index += 1
+                continue
+            if body[index] == "\n" or (body[index] == "\r" and body[index + 1 : index + 2] != "\n"):
                 line, column = line + 1, 0
-            elif body[index] != "\r":
+            else:
                 column += 1
             index += 1
     return index, line, column

@@ -731,3 +731,15 @@ def test_a_tagless_anchor_reused_inside_flow_keeps_its_block_style() -> None:
     """Found by hypothesis: quoting follows where the scalar stands, not where an alias does."""
     text = f"x-image: &img {API}\nservices:\n  web: {{image: *img}}\n"
     assert fix(text) == f"x-image: &img {API}:{API_TAG}\nservices:\n  web: {{image: *img}}\n"
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["&a", "!!str", "&a !!str"]), quotes, tags,
+       st.sampled_from(["\n", "\r\n"]))
+@example("&a", "", "v1", "\n")
+def test_a_value_on_the_line_after_its_anchor_and_a_comment(
+    props: str, quote: str, tag: str, newline: str
+) -> None:
+    text = f"image: {props} # the API{newline}  {quote}{API}:{tag}{quote}{newline}"
+    assert [(f.line, f.column) for f in scan(text, PATH, EXPECTED)] == [(2, 3)]
+    assert fix(text) == text.replace(f"{API}:{tag}", f"{API}:{API_TAG}")
