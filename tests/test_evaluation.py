@@ -27,6 +27,13 @@ def _flake_api_tag(repo: Path) -> str:
     return Path(json.loads(out)).name[:32]
 
 
+def _config(repo: Path, nix: str, attr: str, extra: str = "") -> None:
+    """A config with the one image HELLO, from `nix` at `attr`."""
+    (repo / ".nix-tag-check.yaml").write_text(
+        f"images:\n  - name: {HELLO}\n    nix: {nix}\n    attr: {attr}\n{extra}"
+    )
+
+
 @pytest.fixture
 def nix_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every start of nix or nix-instantiate is logged here."""
@@ -77,9 +84,7 @@ def test_flake_missing_attribute_is_reported(
 def test_tag_source(
     repo: Path, capsys: pytest.CaptureFixture[str], attr: str, mode: str, expected: str
 ) -> None:
-    (repo / ".nix-tag-check.yaml").write_text(
-        f"images:\n  - name: {HELLO}\n    nix: default.nix\n    attr: {attr}\n    tag: {mode}\n"
-    )
+    _config(repo, "default.nix", attr, f"    tag: {mode}\n")
     nix = repo / "default.nix"
     tag = out_path_hash(nix, attr) if expected == "outPath" else attribute(nix, f"{attr}.imageTag")
     assert main(["--print-expected"]) == 0
@@ -89,9 +94,7 @@ def test_tag_source(
 def test_image_tag_source_without_the_attribute_is_an_error(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (repo / ".nix-tag-check.yaml").write_text(
-        f"images:\n  - name: {HELLO}\n    nix: default.nix\n    attr: hello\n    tag: imageTag\n"
-    )
+    _config(repo, "default.nix", "hello", "    tag: imageTag\n")
     assert main(["--print-expected"]) == 2
     assert "has no imageTag attribute" in capsys.readouterr().err
 
@@ -248,9 +251,7 @@ def test_cache_entry_with_wrong_tag_for_other_inputs_is_not_reused(
 
 def _write(repo: Path, name: str, text: str) -> None:
     (repo / name).write_text(text)
-    (repo / ".nix-tag-check.yaml").write_text(
-        f"images:\n  - name: {HELLO}\n    nix: {name}\n    attr: image\n"
-    )
+    _config(repo, name, "image")
 
 
 def test_import_from_derivation_is_refused_without_building(
@@ -293,9 +294,7 @@ def test_nix_error_shows_nix_message_location_and_image(
 def test_missing_attribute_names_it_and_the_image(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (repo / ".nix-tag-check.yaml").write_text(
-        f"images:\n  - name: {HELLO}\n    nix: default.nix\n    attr: hello.nested\n"
-    )
+    _config(repo, "default.nix", "hello.nested")
     assert main(["--print-expected"]) == 2
     assert capsys.readouterr().err == (
         f"error: default.nix: attribute 'nested' missing in 'hello' "

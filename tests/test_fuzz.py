@@ -51,7 +51,6 @@ def _loads(text: str) -> bool:
 
 
 # Line breaks YAML knows besides LF and CRLF; see test_a_marker_after_* below.
-_OTHER_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
 
 
 def _twice(findings: list[Finding]) -> bool:
