@@ -23,6 +23,7 @@ TEMPLATE_HINT = ("; this looks like a template: exclude it in the config, or mar
 class Analysis:
     manifest: files.Manifest | None  # None: names no image, never parsed
     findings: list[scan.Finding] = field(default_factory=list)
+    roots: list[yt.Node] = field(default_factory=list)
     error: yt.LocatedError | None = None
 
     @property
@@ -55,7 +56,9 @@ class Checker:
         if manifest is None:
             return Analysis(None)
         try:
-            return Analysis(manifest, scan.scan(manifest.text, manifest.path, self.expected))
+            roots = yt.parse(manifest.text)
+            findings = scan.scan_tree(manifest.text, roots, manifest.path, self.expected)
+            return Analysis(manifest, findings, roots)
         except yt.LocatedError as exc:
             if isinstance(exc, yt.YamlSyntaxError) and "{{" in manifest.text:
                 exc = yt.YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
@@ -75,7 +78,8 @@ class Checker:
         text = analysis.manifest.text
         stale = analysis.stale
         fixed = patch.apply_edits(text, [edit for finding in stale for edit in finding.edits])
-        patch.verify(text, fixed, stale)
-        if any(f.stale for f in scan.scan(fixed, analysis.manifest.path, self.expected)):
+        after = patch.verify(text, fixed, stale, before=analysis.roots)
+        again = scan.scan_tree(fixed, after, analysis.manifest.path, self.expected)
+        if any(f.stale for f in again):
             raise patch.PatchError("the fixed text still has stale references")
         return fixed

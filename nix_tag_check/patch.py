@@ -60,8 +60,13 @@ def _canonical(
     return ("{", node.anchor, sorted(pairs, key=repr))
 
 
-def verify(original: str, patched: str, findings: list[Finding]) -> None:
-    """Raise PatchError unless `patched` parses to `original` with only the intended changes."""
+def verify(
+    original: str, patched: str, findings: list[Finding], before: list[yt.Node] | None = None
+) -> list[yt.Node]:
+    """Raise PatchError unless `patched` parses to `original` with only the intended changes.
+
+    `before` is the original's tree when the caller has it; returns the patched tree.
+    """
     values: dict[int, str] = {}
     added: dict[int, tuple[str, str]] = {}
     removed: dict[int, str] = {}
@@ -73,11 +78,13 @@ def verify(original: str, patched: str, findings: list[Finding]) -> None:
         after = yt.parse(patched)
     except yt.YamlSyntaxError as exc:
         raise PatchError(f"the fixed text would not parse ({exc.message})") from None
-    before = yt.parse(original)
+    if before is None:
+        before = yt.parse(original)
     want = [_canonical(root, values, added, removed) for root in before]
     got = [_canonical(root, {}, {}, {}) for root in after]
     if want != got:
         raise PatchError("the fixed text differs from the original in more than its tags")
+    return after
 
 
 # A test seam: called between the final check and the rename.

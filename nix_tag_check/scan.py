@@ -415,6 +415,12 @@ def scan(
     max_depth: int = yt.MAX_DEPTH,
 ) -> list[Finding]:
     """Every reference to a configured image in `text` (raises YamlSyntaxError, ScanError)."""
-    roots = yt.parse(text, max_depth=max_depth)
+    return scan_tree(text, yt.parse(text, max_depth=max_depth), path, expected)
+
+
+def scan_tree(
+    text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected]
+) -> list[Finding]:
+    """scan() of a text already parsed into `roots` (raises ScanError)."""
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     return _Scanner(text, expected).run(roots, name in KUSTOMIZATION_FILES)

@@ -140,9 +140,11 @@ def test_file_changed_on_disk_since_read_is_not_overwritten(
     path = repo / "deploy/hello.yaml"
     real = patch.verify
 
-    def verify_then_someone_edits(original: str, patched: str, findings: list) -> None:
-        real(original, patched, findings)
+    def verify_then_someone_edits(original: str, patched: str, findings: list,
+                                  before: list | None = None) -> list:
+        after = real(original, patched, findings, before)
         path.write_text("# edited by someone else meanwhile\n")
+        return after
 
     monkeypatch.setattr(patch, "verify", verify_then_someone_edits)
     assert main(["--fix", "deploy/hello.yaml"]) == 2
