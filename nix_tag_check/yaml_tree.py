@@ -77,21 +77,48 @@ def resolve(node: Node) -> Node:
     return node
 
 
-def _events(body: str) -> Iterator[ev.Event]:
-    """Parser events, from libyaml (ruamel.yaml.clib) when it is installed.
+def _c_events(body: str) -> Iterator[ev.Event]:
+    """Parser events from libyaml (ruamel.yaml.clib), driven directly.
 
-    The C parser is driven directly: YAML().parse() would build a loader class per
-    call and keep a record of every document it ever parsed.
+    YAML().parse() would build a loader class per call and keep a record of every
+    document it ever parsed.
     """
-    if CParser is None:  # pragma: no cover - only without ruamel.yaml.clib
-        yield from YAML(typ="safe", pure=True).parse(body)
-        return
     parser = CParser(body)
     try:
         while parser.check_event():
             yield parser.get_event()
     finally:
         parser.dispose()
+
+
+def _pure_events(body: str) -> Iterator[ev.Event]:
+    """Parser events from ruamel.yaml's pure-Python parser: YAML 1.2, as Kubernetes reads it.
+
+    libyaml predates YAML 1.2 in places (`{image: ghcr.io/acme/api:1}`: a colon inside a
+    plain scalar in flow context), so a document it refuses is read again here. An empty
+    value is placed where libyaml places it, just past the indicator before it, so that
+    a fix writes into the same spot whichever parser read the file.
+    """
+    from ruamel.yaml.parser import Parser
+    from ruamel.yaml.scanner import Scanner
+
+    class MarkingScanner(Scanner):  # type: ignore[misc]
+        last_end: object = None
+
+        def get_token(self) -> object:
+            token = super().get_token()
+            if token is not None:
+                self.last_end = token.end_mark
+            return token
+
+    class LibyamlMarksParser(Parser):  # type: ignore[misc]
+        def process_empty_scalar(self, mark: object, comment: object = None) -> ev.ScalarEvent:
+            last = self.scanner.last_end
+            return ev.ScalarEvent(None, None, (True, False), "", last or mark, last or mark)
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Scanner, yaml.Parser = MarkingScanner, LibyamlMarksParser
+    yield from yaml.parse(body)
 
 
 def _error(exc: YAMLError) -> YamlSyntaxError:
@@ -109,10 +136,18 @@ def parse(text: str, max_depth: int = MAX_DEPTH) -> list[Node]:
     """The root node of every document in `text` (a leading BOM is allowed)."""
     skip = len(BOM) if text.startswith(BOM) else 0
     body = text[skip:] if skip else text
+    c_error: YAMLError | None = None
     try:
-        return list(_documents(_events(body), body, skip, max_depth))
+        if CParser is not None:
+            try:
+                return list(_documents(_c_events(body), body, skip, max_depth))
+            except YAMLError as exc:  # perhaps YAML 1.2 that libyaml does not know
+                c_error = exc
+        return list(_documents(_pure_events(body), body, skip, max_depth))
     except YAMLError as exc:
         raise _error(exc) from None
+    except AssertionError:  # the pure parser's own checks (`%YAML 1.3`): libyaml's word
+        raise _error(c_error or YAMLError("invalid YAML")) from None
     except RecursionError:  # pragma: no cover - our walk is iterative
         raise YamlSyntaxError("nesting too deep", 1, 1) from None
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,17 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     git(root, "commit", "-q", "-m", "init")
     monkeypatch.chdir(root)
     return root
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Counts of the YAML test suite's cases by outcome (test_yaml_suite.py records them)."""
+    counts: Counter[str] = Counter()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "yaml_suite" and getattr(report, "when", "") == "call":
+                    counts[str(value)] += 1
+    if counts:
+        terminalreporter.write_sep("-", f"YAML test suite: {sum(counts.values())} cases")
+        for outcome, count in sorted(counts.items()):
+            terminalreporter.write_line(f"{count:5d}  {outcome}")

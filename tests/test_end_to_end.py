@@ -170,7 +170,7 @@ def test_bad_manifest_does_not_stop_the_others_from_being_fixed(
 ) -> None:
     (repo / "deploy/broken.yaml").write_text(f"image: [{HELLO}:x\n")
     assert main(["--fix"]) == 2
-    assert "deploy/broken.yaml:1:40: invalid YAML: found unexpected ':'" in capsys.readouterr().err
+    assert "deploy/broken.yaml:2:1: invalid YAML: expected ',' or ']'" in capsys.readouterr().err
     assert main([]) == 2  # still broken, but everything else is fresh
     assert "should be" not in capsys.readouterr().out
 

@@ -40,7 +40,7 @@ def test_json_format_reports_errors_too(repo: Path, capsys: pytest.CaptureFixtur
     captured = capsys.readouterr()
     assert json.loads(captured.out)["errors"] == [{
         "path": "deploy/bad.yaml", "line": 2, "column": 1,
-        "message": "invalid YAML: did not find expected ',' or ']'",
+        "message": "invalid YAML: expected ',' or ']', but got '<stream end>'",
     }]
     assert captured.err == ""
 

@@ -34,7 +34,7 @@ def _check_error(
 
 def test_unparseable_yaml(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _check_error(repo, capsys, "deploy/bad.yaml", f"a: b\n  image: {HELLO}:x\n- c\n".encode(),
-                 "2:8: invalid YAML: mapping values are not allowed in this context")
+                 "2:8: invalid YAML: mapping values are not allowed here")
 
 
 def test_not_utf8(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,47 @@
+"""The YAML reader: YAML 1.2 documents libyaml refuses are read, with the same positions."""
+
+from __future__ import annotations
+
+import pytest
+
+from nix_tag_check import yaml_tree as yt
+
+
+def _scalars(text: str) -> list[tuple[str, int, int, int]]:
+    return [(n.value, n.start, n.line, n.column)
+            for n in yt.walk(yt.parse(text)) if isinstance(n, yt.Scalar)]
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("{name: api, image: ghcr.io/acme/api:1}\n", "ghcr.io/acme/api:1"),
+    ("- [a, ghcr.io/acme/api:1]\n", "ghcr.io/acme/api:1"),
+    ("x: {note: a:b}\n", "a:b"),
+])
+def test_colon_in_flow_plain_scalar_is_read(text: str, value: str) -> None:
+    found = [v for v, start, _, _ in _scalars(text) if v == value]
+    assert found == [value]
+    assert text[text.index(value):].startswith(value)
+
+
+@pytest.mark.parametrize(("text", "before"), [
+    ("a: {x: 1}\nb:\nc: {y: a:b}\n", ["b:"]),  # libyaml refuses the last line
+    ("c: {y: a:b}\nb:   # note\nd:", ["b:", "d:"]),
+    ("a: {x: 1}\nb:\n", ["b:"]),  # libyaml reads it: the positions to agree with
+])
+def test_empty_value_is_placed_just_past_its_colon_by_either_parser(
+    text: str, before: list[str]
+) -> None:
+    empty = [start for value, start, _, _ in _scalars(text) if value == ""]
+    assert [text[at - 2 : at] for at in empty] == before
+
+
+def test_same_positions_as_libyaml_where_both_read() -> None:
+    text = "a: &x {k: v}\nb: [1, 'two', \"three\"]\nc: *x\nd:\n"
+    libyaml = _scalars(text)
+    assert _scalars(text + "e: {f: g:h}\n")[: len(libyaml)] == libyaml
+
+
+def test_unknown_yaml_version_is_a_located_error() -> None:
+    with pytest.raises(yt.YamlSyntaxError) as caught:
+        yt.parse("%YAML 1.3\n---\n{a: b:c}\n")
+    assert caught.value.line >= 1
