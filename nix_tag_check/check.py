@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from . import files, patch, scan
+from . import files, fix, scan
 from . import yaml_tree as yt
 from .nix_eval import Evaluated
 from .reference import Repository
@@ -70,16 +70,7 @@ class Checker:
         return analysis.error is None and bool(analysis.findings)
 
     def fixed_text(self, analysis: Analysis) -> str:
-        """The manifest with its stale references fixed, proven to change nothing else.
-
-        Raises patch.PatchError (or a LocatedError) when the proof fails.
-        """
+        """The manifest with its stale references fixed (see fix.fix_scanned)."""
         assert analysis.manifest is not None
-        text = analysis.manifest.text
-        stale = analysis.stale
-        fixed = patch.apply_edits(text, [edit for finding in stale for edit in finding.edits])
-        after = patch.verify(text, fixed, stale, before=analysis.roots)
-        again = scan.scan_tree(fixed, after, analysis.manifest.path, self.expected)
-        if any(f.stale for f in again):
-            raise patch.PatchError("the fixed text still has stale references")
-        return fixed
+        return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings,
+                               analysis.manifest.path, self.expected)

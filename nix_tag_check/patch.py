@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import yaml_tree as yt
-from .scan import Edit, Finding
+from .edits import Edit, Intent, intent
 
 
 class PatchError(RuntimeError):
@@ -35,53 +35,43 @@ def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     return "".join(out)
 
 
-def _canonical(
-    node: yt.Node,
-    values: dict[int, str],
-    added: dict[int, tuple[str, str]],
-    removed: dict[int, str],
-) -> Any:
+def _canonical(node: yt.Node, meant: Intent) -> Any:
     """Plain data of a node, with the intended changes applied (aliases stay names)."""
     if isinstance(node, yt.Alias):
         return ("*", node.anchor)
     if isinstance(node, yt.Scalar):
-        return ("=", node.anchor, values.get(node.start, node.value))
+        return ("=", node.anchor, meant.values.get(node.start, node.value))
     if isinstance(node, yt.Sequence):
-        return ("[", node.anchor, [_canonical(i, values, added, removed) for i in node.items])
+        return ("[", node.anchor, [_canonical(i, meant) for i in node.items])
     assert isinstance(node, yt.Mapping)
+    removed = meant.removed.get(node.start)
     pairs = [
-        (_canonical(k, values, added, removed), _canonical(v, values, added, removed))
+        (_canonical(k, meant), _canonical(v, meant))
         for k, v in node.pairs
-        if not (isinstance(k, yt.Scalar) and removed.get(node.start) == k.value)
+        if not (isinstance(k, yt.Scalar) and removed == k.value)
     ]
-    if node.start in added:
-        key, value = added[node.start]
+    if node.start in meant.added:
+        key, value = meant.added[node.start]
         pairs.append((("=", None, key), ("=", None, value)))
     return ("{", node.anchor, sorted(pairs, key=repr))
 
 
 def verify(
-    original: str, patched: str, findings: list[Finding], before: list[yt.Node] | None = None
+    original: str, patched: str, edits: Iterable[Edit], before: list[yt.Node] | None = None
 ) -> list[yt.Node]:
-    """Raise PatchError unless `patched` parses to `original` with only the intended changes.
+    """Raise PatchError unless `patched` parses to `original` with only the edits' meanings.
 
     `before` is the original's tree when the caller has it; returns the patched tree.
     """
-    values: dict[int, str] = {}
-    added: dict[int, tuple[str, str]] = {}
-    removed: dict[int, str] = {}
-    for finding in findings:
-        values.update(finding.new_values)
-        added.update(finding.added_keys)
-        removed.update(finding.removed_keys)
+    meant = intent(edits)
     try:
         after = yt.parse(patched)
     except yt.YamlSyntaxError as exc:
         raise PatchError(f"the fixed text would not parse ({exc.message})") from None
     if before is None:
         before = yt.parse(original)
-    want = [_canonical(root, values, added, removed) for root in before]
-    got = [_canonical(root, {}, {}, {}) for root in after]
+    want = [_canonical(root, meant) for root in before]
+    got = [_canonical(root, Intent()) for root in after]
     if want != got:
         raise PatchError("the fixed text differs from the original in more than its tags")
     return after

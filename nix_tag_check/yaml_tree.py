@@ -7,12 +7,17 @@ keeps its exact character span so that a fix can replace those characters only.
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import LocatedError as LocatedError  # re-exported: callers catch it from here
+from .errors import YamlSyntaxError
 
 try:
     from ruamel.yaml import CParser
@@ -21,20 +26,6 @@ except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CP
 
 BOM = "\ufeff"
 MAX_DEPTH = 256
-
-
-class LocatedError(ValueError):
-    """A problem at a place in a file: 1-based line and column, 0 when unknown."""
-
-    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-
-
-class YamlSyntaxError(LocatedError):
-    """The text is not YAML we can read."""
 
 
 @dataclass(eq=False, slots=True)
@@ -288,3 +279,37 @@ def merged_pairs(mapping: Mapping, budget: list[int]) -> list[tuple[str, Node, N
             elif isinstance(key, Scalar) and key.value not in result:
                 result[key.value] = (key, value)
     return [(name, key, value) for name, (key, value) in result.items()]
+
+
+# What YAML (libyaml) takes for a line break: marks count lines by these, so must we.
+BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def line_end(text: str, offset: int) -> tuple[int, str]:
+    """Offset just past the line break after `offset`, and that break ('' at EOF)."""
+    found = BREAK_RE.search(text, offset)
+    return (found.end(), found.group()) if found else (len(text), "")
+
+
+def file_newline(text: str) -> str:
+    found = BREAK_RE.search(text)
+    return found.group() if found else "\n"
+
+
+class LineIndex:
+    """Lines of a text as YAML counts them, built on first use."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._starts: list[int] | None = None
+
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [0] + [m.end() for m in BREAK_RE.finditer(self.text)]
+        return self._starts
+
+    def line_of(self, offset: int) -> tuple[int, int]:
+        """0-based line and 1-based column of an offset."""
+        starts = self.starts()
+        line = bisect.bisect_right(starts, offset) - 1
+        return line, offset - starts[line] + 1

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from nix_tag_check import yaml_tree as yt
-from nix_tag_check.patch import apply_edits, verify
+from nix_tag_check.fix import fix_text
 from nix_tag_check.scan import Finding, ScanError, scan
 
 EXPECTED = expected_map()
@@ -34,10 +34,7 @@ DRAW = st.DrawFn
 
 def fix(text: str, path: str = "fuzz.yaml") -> str:
     """What `nix-tag-check --fix` writes: every stale edit, proven by the self-check."""
-    stale = [f for f in scan(text, path, EXPECTED) if f.stale]
-    fixed = apply_edits(text, [edit for finding in stale for edit in finding.edits])
-    verify(text, fixed, stale)
-    return fixed
+    return fix_text(text, EXPECTED, path)
 
 
 def _loads(text: str) -> bool:
@@ -78,14 +75,9 @@ def check(text: str, path: str = "fuzz.yaml") -> list[Finding] | None:
         assert finding.image in (HELLO, API)
     # Each node once (test_a_kustomize_entry_listed_twice_by_alias_is_found_once).
     assert not _twice(findings)
-    stale = [f for f in findings if f.stale]
-    fixed = apply_edits(text, [edit for finding in stale for edit in finding.edits])
-    yt.parse(fixed)  # it parsed before (scan did): it parses after
-    verify(text, fixed, stale)
+    fixed = fix(text, path)  # parses, passes the self-check, leaves nothing stale
     if text.count("*") < 8 and _loads(text):  # (ruamel.yaml expands merge keys: no bombs)
         assert _loads(fixed), "a YAML consumer accepted the file before the fix, not after"
-    again = scan(fixed, path, EXPECTED)
-    assert [f for f in again if f.stale] == []
     assert fix(fixed, path) == fixed
     return findings
 
@@ -371,9 +363,7 @@ def test_a_two_megabyte_file_is_scanned_and_fixed() -> None:
     assert len(text.encode()) >= 2 * 1024 * 1024
     stale = [f for f in scan(text, "big.yaml", EXPECTED) if f.stale]
     assert len(stale) == count
-    fixed = apply_edits(text, [edit for finding in stale for edit in finding.edits])
-    verify(text, fixed, stale)
-    assert [f for f in scan(fixed, "big.yaml", EXPECTED) if f.stale] == []
+    fixed = fix(text, "big.yaml")  # and nothing is stale after it
     assert fixed.count("\n") == text.count("\n")
 
 

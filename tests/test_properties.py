@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from nix_tag_check.patch import apply_edits, verify
+from nix_tag_check.fix import fix_text
 from nix_tag_check.scan import Finding, ScanError, scan
 
 EXPECTED = expected_map()
@@ -40,10 +40,7 @@ DRAW = st.DrawFn
 
 def fix(text: str, path: str = PATH) -> str:
     """What `nix-tag-check --fix` writes: every stale edit, proven by the self-check."""
-    stale = [f for f in scan(text, path, EXPECTED) if f.stale]
-    fixed = apply_edits(text, [edit for finding in stale for edit in finding.edits])
-    verify(text, fixed, stale)
-    return fixed
+    return fix_text(text, EXPECTED, path)
 
 
 def stale_findings(text: str, path: str = PATH) -> list[Finding]:

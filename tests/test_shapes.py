@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from nix_tag_check.patch import apply_edits, verify
+from nix_tag_check.fix import fix_text
 from nix_tag_check.scan import scan
 
 SHAPES = FIXTURES / "shapes"
@@ -18,13 +18,6 @@ INPUTS = sorted(
 
 def _fixed_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.fixed{path.suffix}")
-
-
-def _fix(text: str, name: str, expected: dict) -> str:
-    stale = [f for f in scan(text, name, expected) if f.stale]
-    fixed = apply_edits(text, [e for f in stale for e in f.edits])
-    verify(text, fixed, stale)
-    return fixed
 
 
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.stem)
@@ -38,7 +31,7 @@ def test_findings_are_exactly_the_stale_places(path: Path, expected: dict) -> No
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.stem)
 def test_fix_writes_exactly_the_expected_bytes(path: Path, expected: dict) -> None:
     text = path.read_bytes().decode()
-    assert _fix(text, path.name, expected).encode() == _fixed_path(path).read_bytes()
+    assert fix_text(text, expected, path.name).encode() == _fixed_path(path).read_bytes()
 
 
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.stem)

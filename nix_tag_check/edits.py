@@ -1,0 +1,204 @@
+"""Text edits that carry their meaning: the characters a fix replaces, and the change to the data.
+
+Rules make edits only through the functions here, so every splice of text comes with the
+change to the YAML data it is meant to make; patch.verify holds the fixed text to exactly
+those changes and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import yaml_tree as yt
+from .errors import ScanError
+from .reference import Reference
+
+
+@dataclass(frozen=True)
+class SetValue:
+    """The scalar that starts at offset `node` holds `value`."""
+
+    node: int
+    value: str
+
+
+@dataclass(frozen=True)
+class AddKey:
+    """The mapping that starts at offset `mapping` gains `key: value`."""
+
+    mapping: int
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RemoveKey:
+    """The mapping that starts at offset `mapping` loses `key`."""
+
+    mapping: int
+    key: str
+
+
+Meaning = SetValue | AddKey | RemoveKey
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    """Replace text[start:end] by `text`, meaning `meanings` (never empty)."""
+
+    start: int
+    end: int
+    text: str
+    meanings: tuple[Meaning, ...] = field(compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.meanings:
+            raise ValueError("an edit must say what it means")
+
+
+@dataclass
+class Intent:
+    """What a set of edits means, by node offset, as patch.verify compares it."""
+
+    values: dict[int, str] = field(default_factory=dict)
+    added: dict[int, tuple[str, str]] = field(default_factory=dict)
+    removed: dict[int, str] = field(default_factory=dict)
+
+
+def intent(edits: Iterable[Edit]) -> Intent:
+    result = Intent()
+    for edit in edits:
+        for meaning in edit.meanings:
+            if isinstance(meaning, SetValue):
+                result.values[meaning.node] = meaning.value
+            elif isinstance(meaning, AddKey):
+                result.added[meaning.mapping] = (meaning.key, meaning.value)
+            else:
+                result.removed[meaning.mapping] = meaning.key
+    return result
+
+
+def _where(node: yt.Node) -> tuple[int, int]:
+    return node.line + 1, node.column + 1
+
+
+def scalar_inner(text: str, node: yt.Scalar) -> int:
+    """Offset of the value's first character, if the value stands verbatim in the text."""
+    if node.style in ("", "'", '"'):
+        inner = 1 if node.style else 0
+        raw = text[node.start + inner : node.end - inner]
+        if raw == node.value and "\n" not in raw and "\r" not in raw:
+            return node.start + inner
+    raise ScanError(
+        "cannot rewrite this value in place: write it as a one-line plain or quoted scalar"
+        " without escapes",
+        *_where(node),
+    )
+
+
+def set_scalar(text: str, node: yt.Scalar, value: str) -> Edit:
+    """`key: old` -> `key: value`; an empty (null) value, `tag:`, is filled in."""
+    meaning = (SetValue(node.start, value),)
+    if node.style == "" and node.value == "" and node.start == node.end:
+        before = " " if node.start > 0 and text[node.start - 1] == ":" else ""
+        after = " " if node.start < len(text) and text[node.start] == "#" else ""
+        return Edit(node.start, node.end, f"{before}{value}{after}", meaning)
+    start = scalar_inner(text, node)
+    return Edit(start, start + len(node.value), value, meaning)
+
+
+def set_reference_tag(
+    text: str, node: yt.Scalar, ref: Reference, tag: str, in_flow: bool
+) -> Edit:
+    """`repo:old@digest` -> `repo:tag`: only the characters after the name change."""
+    start = scalar_inner(text, node)
+    new = ref.with_tag(tag)
+    meaning = (SetValue(node.start, new),)
+    if in_flow and node.style == "" and ref.tag is None:
+        # `{image: repo}` -> `{image: repo:tag}` would not parse: ':' ends a flow key.
+        return Edit(node.start, node.end, f'"{new}"', meaning)
+    return Edit(start + ref.name_end, start + len(node.value), f":{tag}", meaning)
+
+
+def _flow_add(entry: yt.Mapping, key: str) -> int:
+    """Where `, key: value` goes in `{name: x}`: after the last value."""
+    last = entry.pairs[-1][1]
+    if not isinstance(last, (yt.Scalar, yt.Mapping)):
+        raise ScanError(f"cannot add {key} after this value: add it by hand once",
+                        *_where(entry))
+    return last.end
+
+
+def add_key(text: str, entry: yt.Mapping, key: str, value: str) -> Edit:
+    """A new `key: value` line after the entry's name (or its last key), indented alike."""
+    meaning = (AddKey(entry.start, key, value),)
+    if entry.flow:
+        at = _flow_add(entry, key)
+        return Edit(at, at, f", {key}: {value}", meaning)
+    own = [(k, v) for k, v in entry.pairs if isinstance(k, yt.Scalar)]
+    last_key, last_value = ([(k, v) for k, v in own if k.value in ("name", "newName")] or own)[-1]
+    value_node = yt.resolve(last_value)
+    end = getattr(value_node, "end", None)
+    if end is None or value_node.line != last_key.line:
+        raise ScanError(f"cannot add {key} after a value that spans lines", *_where(last_key))
+    at, newline = yt.line_end(text, end)
+    line = f"{' ' * last_key.column}{key}: {value}"
+    if newline:
+        return Edit(at, at, f"{line}{newline}", meaning)
+    return Edit(at, at, f"{yt.file_newline(text)}{line}", meaning)
+
+
+def _flow_remove(entry: yt.Mapping, key: yt.Node, value: yt.Scalar) -> tuple[int, int]:
+    index = next(i for i, (k, _) in enumerate(entry.pairs) if k is key)
+    if index > 0:
+        previous = entry.pairs[index - 1][1]
+        return getattr(previous, "end", previous.start), value.end
+    if len(entry.pairs) > 1:
+        return key.start, entry.pairs[1][0].start
+    raise ScanError("cannot remove the only key of an entry", *_where(key))
+
+
+def _block_remove(
+    lines: yt.LineIndex, name: str, key: yt.Scalar, value: yt.Scalar
+) -> tuple[int, int]:
+    """The whole line of `key: value`, or its preceding break on an unterminated last line."""
+    text = lines.text
+    line, column = lines.line_of(key.start)
+    line_start = key.start - column + 1
+    if text[line_start : key.start].strip():
+        raise ScanError(f"cannot remove a {name} that shares its line: move it to a line of "
+                        "its own", *_where(key))
+    at, newline = yt.line_end(text, value.end)
+    if not newline and line > 0:  # the last line, unterminated: keep the file so
+        previous = yt.BREAK_RE.search(text, lines.starts()[line - 1])
+        assert previous is not None
+        line_start = previous.start()
+    return line_start, at
+
+
+def remove_key(
+    lines: yt.LineIndex, entry: yt.Mapping, name: str, key: yt.Node, value: yt.Node
+) -> Edit:
+    """Drop the `name: value` pair of `entry` (its line, in block style)."""
+    if not isinstance(key, yt.Scalar) or not isinstance(value, yt.Scalar):
+        raise ScanError(f"cannot remove this {name}: write it as `{name}: VALUE`", *_where(key))
+    if value.line != key.line:
+        raise ScanError(f"cannot remove a {name} that spans lines", *_where(key))
+    if entry.flow:
+        start, end = _flow_remove(entry, key, value)
+    else:
+        start, end = _block_remove(lines, name, key, value)
+    return Edit(start, end, "", (RemoveKey(entry.start, name),))
+
+
+def replace_key(
+    entry: yt.Mapping, name: str, key: yt.Node, value: yt.Node, new_key: str, new_value: str
+) -> Edit:
+    """`name: value` becomes `new_key: new_value` where it stands: same line, same indent."""
+    if not isinstance(key, yt.Scalar) or not isinstance(value, yt.Scalar) or (
+            value.line != key.line):
+        raise ScanError(f"cannot replace this {name}: write it as `{name}: VALUE`",
+                        *_where(key))
+    meanings = (RemoveKey(entry.start, name), AddKey(entry.start, new_key, new_value))
+    return Edit(key.start, value.end, f"{new_key}: {new_value}", meanings)

@@ -1,0 +1,75 @@
+"""The rules, one reference shape each, and the walk that feeds them, in the order they run.
+
+1. kustomize    (each document root)   entries of a kustomization's `images:`
+2. image_key    (each mapping's pairs) any `image:` key
+3. helm_values  (each mapping)         `repository:` / `registry:` beside `tag:`
+4. marker       (the text)             `# nix-tag-check: IMAGE` comments
+
+A scalar reported by one rule is claimed: later rules skip it (or refuse it when it would
+hold a second image's tag). Findings come out in text order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping as MappingABC
+
+from .. import yaml_tree as yt
+from ..errors import ScanError
+from ..reference import Repository
+from . import helm_values, image_key, kustomize, marker
+from .context import Context, Expected, Finding
+
+__all__ = ["Context", "Expected", "Finding", "run"]
+
+
+def run(
+    text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected]
+) -> list[Finding]:
+    """Every reference to a configured image in a parsed manifest (raises ScanError)."""
+    ctx = Context(text, expected)
+    kustomization_file = path.replace("\\", "/").rsplit("/", 1)[-1] in kustomize.FILES
+    findings: list[Finding] = []
+    for root in roots:
+        findings.extend(kustomize.check(ctx, root, kustomization_file))
+    for mapping in _index(ctx, roots):
+        for key, value in _own_pairs(mapping):
+            findings.extend(image_key.check(ctx, key, value))
+        findings.extend(helm_values.check(ctx, mapping))
+    findings.extend(marker.check(ctx))
+    findings.sort(key=lambda f: (f.line, f.column))
+    return findings
+
+
+def _index(ctx: Context, roots: list[yt.Node]) -> list[yt.Mapping]:
+    """Walk every node once: note flow membership and scalars; return the mappings."""
+    keys: set[int] = set()
+    mappings: list[yt.Mapping] = []
+    for node in yt.walk(roots):
+        if isinstance(node, yt.Mapping):
+            keys.update(id(key) for key, _ in node.pairs)
+            mappings.append(node)
+            if node.flow:
+                ctx.in_flow.update(id(value) for _, value in node.pairs)
+        elif isinstance(node, yt.Sequence):
+            if node.flow:
+                ctx.in_flow.update(id(item) for item in node.items)
+        elif isinstance(node, yt.Scalar):
+            ctx.scalars.append(node)
+            if id(node) not in keys:
+                ctx.values_by_line.setdefault(node.line, []).append(node)
+    ctx.scalars.sort(key=lambda s: s.start)  # scalars never overlap
+    return mappings
+
+
+def _own_pairs(mapping: yt.Mapping) -> Iterator[tuple[yt.Scalar, yt.Node]]:
+    """The mapping's scalar keys and their values; a key written twice is an error."""
+    seen: set[str] = set()
+    for key, value in mapping.pairs:
+        key = yt.resolve(key)
+        if not isinstance(key, yt.Scalar):
+            continue
+        if key.value in seen:  # as ruamel.yaml's loaders do: which one would count?
+            raise ScanError(f"duplicate key {key.value!r}", key.line + 1, key.column + 1)
+        seen.add(key.value)
+        yield key, value

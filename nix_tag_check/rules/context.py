@@ -1,0 +1,101 @@
+"""What every rule sees while one manifest is walked, and what a rule reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+
+from .. import edits
+from .. import yaml_tree as yt
+from ..errors import ScanError
+from ..reference import Reference, ReferenceError, Repository, parse_repository
+
+MERGE_BUDGET = 100_000
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a configured image's references must say."""
+
+    name: str  # as configured
+    repository: Repository
+    tag: str
+    source: str  # where the tag came from, e.g. "default.nix#image"
+
+
+@dataclass
+class Finding:
+    """One place that references a configured image."""
+
+    line: int  # 1-based
+    column: int  # 1-based
+    image: str
+    found: str | None  # the tag as written; None when there is none
+    expected: str
+    source: str
+    kind: str  # image | kustomize | helm | marker
+    digest: str | None = None
+    edits: list[edits.Edit] = field(default_factory=list)
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.edits)
+
+
+@dataclass
+class Context:
+    """One manifest's text and tree facts, shared by the rules of one scan."""
+
+    text: str
+    expected: MappingABC[Repository, Expected]
+    claimed: dict[int, str] = field(default_factory=dict)  # scalar -> image reported for
+    budget: list[int] = field(default_factory=lambda: [MERGE_BUDGET])  # merge-key work
+    in_flow: set[int] = field(default_factory=set)  # nodes written inside [...] or {...}
+    scalars: list[yt.Scalar] = field(default_factory=list)  # every scalar, by offset
+    values_by_line: dict[int, list[yt.Scalar]] = field(default_factory=dict)  # not keys
+    lines: yt.LineIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = yt.LineIndex(self.text)
+
+    def image_named(self, name: str) -> Expected | None:
+        """The configured image a repository name denotes, if any."""
+        try:
+            return self.expected.get(parse_repository(name))
+        except ReferenceError:
+            return None
+
+    def merged(self, mapping: yt.Mapping) -> dict[str, yt.Node]:
+        """Key -> resolved value, merge keys applied."""
+        return {name: yt.resolve(value)
+                for name, _, value in yt.merged_pairs(mapping, self.budget)}
+
+    def taken(self, node: yt.Scalar, exp: Expected) -> bool:
+        """Whether the scalar was reported already; one scalar cannot hold two images' tags."""
+        other = self.claimed.get(id(node))
+        if other is not None and other != exp.name:
+            raise ScanError(
+                f"this value is the tag of both {other} and {exp.name} (shared through an "
+                "anchor or a merge key): give each image its own tag",
+                node.line + 1, node.column + 1,
+            )
+        return other is not None
+
+    def finding(
+        self, node: yt.Scalar, exp: Expected, found: str | None, kind: str,
+        digest: str | None = None,
+    ) -> Finding:
+        """A finding at `node`, which is now claimed for `exp`."""
+        self.claimed[id(node)] = exp.name
+        return Finding(
+            line=node.line + 1, column=node.column + 1, image=exp.name, found=found,
+            expected=exp.tag, source=exp.source, kind=kind, digest=digest,
+        )
+
+    def reference(self, node: yt.Scalar, ref: Reference, exp: Expected, kind: str) -> Finding:
+        """A whole reference (`repo:tag@digest`) in a scalar, and its fix when stale."""
+        item = self.finding(node, exp, ref.tag, kind, ref.digest)
+        if ref.tag != exp.tag or ref.digest is not None:
+            in_flow = id(node) in self.in_flow
+            item.edits.append(edits.set_reference_tag(self.text, node, ref, exp.tag, in_flow))
+        return item
