@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from nix_tag_check.errors import ScanError
+from nix_tag_check.fix import fix_text
 from nix_tag_check.reference import parse_repository
 from nix_tag_check.scan import Expected
 
@@ -25,6 +27,13 @@ def expected_map(**tags: str) -> dict:
         parse_repository(name): Expected(name, parse_repository(name), tag, "default.nix#x")
         for name, tag in pairs.items()
     }
+
+
+def fix_error(source: str, expected: dict, path: str = "") -> str:
+    """`line:column: message` of the ScanError that fixing `source` must raise."""
+    with pytest.raises(ScanError) as caught:
+        fix_text(source, expected, path)
+    return f"{caught.value.line}:{caught.value.column}: {caught.value.message}"
 
 
 @pytest.fixture

@@ -1,0 +1,79 @@
+"""Rule kustomize: `(source, fixed)` one-liners per case, and texts the fix leaves alone.
+
+Sources are the `images:` of a file named kustomization.yaml.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import expected_map, fix_error
+
+from nix_tag_check.fix import fix_text
+
+EXPECTED = expected_map(hello="h2", api="a2")
+PATH = "deploy/kustomization.yaml"
+D = "sha256:" + "0123456789abcdef" * 4
+ENTRY = "images:\n- name: ghcr.io/acme/api\n"
+
+
+@pytest.mark.parametrize(("source", "fixed"), (
+    # add_tag: no newTag, no digest
+    (ENTRY, f"{ENTRY}  newTag: a2\n"),
+    (ENTRY.rstrip("\n"), f"{ENTRY}  newTag: a2"),
+    (ENTRY.replace("\n", "\r\n"), f"{ENTRY}  newTag: a2\n".replace("\n", "\r\n")),
+    ("images:\n- name: x\n  newName: ghcr.io/acme/api\n",
+     "images:\n- name: x\n  newName: ghcr.io/acme/api\n  newTag: a2\n"),
+    ("images: [{name: ghcr.io/acme/api}]\n", "images: [{name: ghcr.io/acme/api, newTag: a2}]\n"),
+    # digest_to_tag: no newTag, a digest
+    (f"{ENTRY}  digest: {D}\n", f"{ENTRY}  newTag: a2\n"),
+    # set_tag: a stale newTag, no digest
+    (f"{ENTRY}  newTag: old\n", f"{ENTRY}  newTag: a2\n"),
+    (f"{ENTRY}  newTag: 'old'\n", f"{ENTRY}  newTag: 'a2'\n"),
+    (f"{ENTRY}  newTag:\n", f"{ENTRY}  newTag: a2\n"),
+    ("images: [{name: ghcr.io/acme/api, newTag: old}]\n",
+     "images: [{name: ghcr.io/acme/api, newTag: a2}]\n"),
+    # set_tag_drop_digest: a newTag and a digest
+    (f"{ENTRY}  newTag: old\n  digest: {D}\n", f"{ENTRY}  newTag: a2\n"),
+    (f"{ENTRY}  newTag: a2\n  digest: {D}\n", f"{ENTRY}  newTag: a2\n"),
+    (f"{ENTRY}  digest: {D}\n  newTag: old\n", f"{ENTRY}  newTag: a2\n"),
+    (f"{ENTRY}  newTag: a2\n  digest: {D}", f"{ENTRY}  newTag: a2"),
+    (f'images: [{{name: ghcr.io/acme/api, newTag: old, digest: "{D}"}}]\n',
+     "images: [{name: ghcr.io/acme/api, newTag: a2}]\n"),
+    (f'images: [{{digest: "{D}", name: ghcr.io/acme/api, newTag: old}}]\n',
+     "images: [{name: ghcr.io/acme/api, newTag: a2}]\n"),
+))
+def test_fixes(source: str, fixed: str) -> None:
+    assert fix_text(source, EXPECTED, PATH) == fixed
+
+
+def test_a_kustomization_is_known_by_its_kind_too() -> None:
+    source = f"kind: Kustomization\n{ENTRY}  newTag: old\n"
+    assert fix_text(source, EXPECTED, "other.yaml") == source.replace("old", "a2")
+
+
+@pytest.mark.parametrize("source", (
+    f"{ENTRY}  newTag: a2\n",
+    f"{ENTRY}  newTag: a2\n  digest:\n",
+    "images:\n- name: ghcr.io/acme/api\n  newName: ghcr.io/acme/other\n",
+    "images:\n- name: ghcr.io/acme/other\n",
+    "images:\n- ghcr.io/acme/api\n",
+    "images: {name: ghcr.io/acme/api}\n",
+    f"{ENTRY}  newTag: [old]\n",
+    "other:\n- name: ghcr.io/acme/api\n",
+))
+def test_leaves_alone(source: str) -> None:
+    assert fix_text(source, EXPECTED, PATH) == source
+
+
+def test_is_no_kustomization_without_its_file_name_or_kind() -> None:
+    assert fix_text(ENTRY, EXPECTED, "deploy/app.yaml") == ENTRY
+
+
+@pytest.mark.parametrize(("source", "error"), (
+    (f"{ENTRY}  digest: &d {D}\n", "3:3: this digest carries an anchor"),
+    (f"{ENTRY}  newTag: old\n  digest: x\n  dummy: 1\n  digest: y\n", "6:3: duplicate key"),
+    (f"{ENTRY}  digest:\n    {D}\n", "3:3: cannot replace this digest"),
+    (f"{ENTRY}  newTag: old\n  digest:\n    {D}\n", "4:3: cannot remove a digest that spans"),
+))
+def test_refuses(source: str, error: str) -> None:
+    assert fix_error(source, EXPECTED, PATH).startswith(error)

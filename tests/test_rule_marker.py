@@ -1,0 +1,48 @@
+"""Rule marker: `(source, fixed)` one-liners and texts the fix leaves alone."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import expected_map, fix_error
+
+from nix_tag_check.fix import fix_text
+
+EXPECTED = expected_map(hello="h2", api="a2")
+MARK = "# nix-tag-check: ghcr.io/acme/api"
+
+
+@pytest.mark.parametrize(("source", "fixed"), (
+    (f'IMAGE_TAG: "old"  {MARK}\n', f'IMAGE_TAG: "a2"  {MARK}\n'),
+    (f"ref: ghcr.io/acme/api:old {MARK}\n", f"ref: ghcr.io/acme/api:a2 {MARK}\n"),
+    (f"ref: ghcr.io/acme/api {MARK}\n", f"ref: ghcr.io/acme/api:a2 {MARK}\n"),
+    (f"- old {MARK}\n", f"- a2 {MARK}\n"),
+    (f"args: [--tag, old] {MARK}\n", f"args: [--tag, a2] {MARK}\n"),
+    (f"x: old\t{MARK}", f"x: a2\t{MARK}"),
+    ("x: old #nix-tag-check:ghcr.io/acme/api\n", "x: a2 #nix-tag-check:ghcr.io/acme/api\n"),
+    (f"x: old {MARK}\r\n", f"x: a2 {MARK}\r\n"),
+    (f"image: ghcr.io/acme/api:old {MARK}\n", f"image: ghcr.io/acme/api:a2 {MARK}\n"),
+))
+def test_fixes(source: str, fixed: str) -> None:
+    assert fix_text(source, EXPECTED) == fixed
+
+
+@pytest.mark.parametrize("source", (
+    f"x: a2 {MARK}\n",
+    "x: old # nix-tag-check: ghcr.io/acme/other\n",
+    f"x: 'old {MARK}'\n",
+    "x: old#nix-tag-check:ghcr.io/acme/api\n",
+    f"script: |\n  old {MARK}\n",
+))
+def test_leaves_alone(source: str) -> None:
+    assert fix_text(source, EXPECTED) == source
+
+
+@pytest.mark.parametrize(("source", "error"), (
+    ("x: old # nix-tag-check: Not/A/Name\n", "1:8: marker names 'Not/A/Name'"),
+    (f"{MARK}\nx: old\n", "1:1: marker for ghcr.io/acme/api has no value on its line"),
+    (f"x:\n  {MARK}\n", "2:3: marker for ghcr.io/acme/api has no value on its line"),
+    (f"x: not a tag {MARK}\n", "1:4: value marked for ghcr.io/acme/api is neither"),
+    (f"x: ghcr.io/acme/other:1 {MARK}\n", "1:4: value marked for ghcr.io/acme/api is neither"),
+))
+def test_refuses(source: str, error: str) -> None:
+    assert fix_error(source, EXPECTED).startswith(error)
