@@ -15,7 +15,7 @@ DEFAULT_SYSTEM = "x86_64-linux"
 DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
 TAG_SOURCES = ("auto", "outPath", "imageTag")
 _TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size"}
-_IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args"}
+_IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args", "required"}
 _SYSTEM_RE = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
 
 
@@ -39,6 +39,8 @@ class ImageSpec:
     nix: str | None = None  # absolute path of a .nix file
     flake: str | None = None  # flake reference without fragment, relative paths made absolute
     args: tuple[tuple[str, str], ...] = ()
+    required: bool = True  # an image no checked file references is an error
+    line: int = 0  # 1-based line of the image in the config file; 0 without one
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Config:
     path: str | None  # the config file, if any
     images: tuple[ImageSpec, ...]
     files: tuple[str, ...] = ()
+    file_lines: tuple[int, ...] = ()  # config line of each `files:` glob
     exclude: tuple[str, ...] = ()
     system: str = DEFAULT_SYSTEM
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
@@ -105,6 +108,13 @@ def _string(path: str, node: yt.Node, what: str) -> str:
     return node.value
 
 
+def _glob_lines(node: yt.Node) -> tuple[int, ...]:
+    """1-based line of each glob of a list that _strings accepted."""
+    node = yt.resolve(node)
+    items = node.items if isinstance(node, yt.Sequence) else [node]
+    return tuple(yt.resolve(item).line + 1 for item in items)
+
+
 def _strings(path: str, node: yt.Node, what: str) -> tuple[str, ...]:
     node = yt.resolve(node)
     if isinstance(node, yt.Scalar):
@@ -131,11 +141,23 @@ def _mapping(path: str, node: yt.Node, keys: set[str], what: str) -> dict[str, y
     return result
 
 
-def _system(path: str, node: yt.Node) -> str:
-    value = _string(path, node, "system")
+def check_system(where: str, value: str) -> str:
+    """A Nix system double such as `x86_64-linux`; anything else is a ConfigError."""
     if not _SYSTEM_RE.fullmatch(value):
-        raise ConfigError(_where(path, node), f"system {value!r} is not like 'x86_64-linux'")
+        raise ConfigError(where, f"system {value!r} is not like 'x86_64-linux'")
     return value
+
+
+def _system(path: str, node: yt.Node) -> str:
+    return check_system(_where(path, node), _string(path, node, "system"))
+
+
+def _required(path: str, node: yt.Node) -> bool:
+    node = yt.resolve(node)
+    value = node.value if isinstance(node, yt.Scalar) and not node.style else ""
+    if value not in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        raise ConfigError(_where(path, node), "required must be true or false")
+    return value.lower() == "true"
 
 
 def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
@@ -155,6 +177,8 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
         raise ConfigError(_where(path, keys["tag"]), f"tag must be one of {', '.join(TAG_SOURCES)}")
     if "system" in keys:
         system = _system(path, keys["system"])
+    required = _required(path, keys["required"]) if "required" in keys else True
+    line = node.line + 1
     if ("nix" in keys) == ("flake" in keys):
         raise ConfigError(where, f"image {name}: give exactly one of 'nix' and 'flake'")
     if "flake" in keys:
@@ -167,7 +191,8 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
         except ValueError as exc:
             raise ConfigError(_where(path, keys["flake"]), str(exc)) from None
         _check_flake_dir(flake, _where(path, keys["flake"]))
-        return ImageSpec(name, repository, tag, system, attr, ref, flake=flake)
+        return ImageSpec(name, repository, tag, system, attr, ref, flake=flake,
+                         required=required, line=line)
     nix = _string(path, keys["nix"], "nix")
     nix_path = os.path.normpath(os.path.join(root, nix))
     if os.path.isdir(nix_path):
@@ -188,7 +213,8 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
             (_string(path, k, "an argument name"), _arg_value(path, v)) for k, v in arg_nodes.pairs
         )
     source = nix + (f"#{attr_text}" if attr_text else "")
-    return ImageSpec(name, repository, tag, system, attr, source, nix=nix_path, args=args)
+    return ImageSpec(name, repository, tag, system, attr, source, nix=nix_path, args=args,
+                     required=required, line=line)
 
 
 def _arg_value(path: str, node: yt.Node) -> str:
@@ -242,11 +268,13 @@ def load(path: str) -> Config:
         if not value.isdigit() or int(value) <= 0:
             raise ConfigError(_where(path, keys["max-file-size"]), "max-file-size is bytes (> 0)")
         max_size = int(value)
+    globs = _strings(path, keys["files"], "files") if "files" in keys else ()
     return Config(
         root=root_dir,
         path=os.path.abspath(path),
         images=tuple(images),
-        files=_strings(path, keys["files"], "files") if "files" in keys else (),
+        files=globs,
+        file_lines=_glob_lines(keys["files"]) if "files" in keys else (),
         exclude=_strings(path, keys["exclude"], "exclude") if "exclude" in keys else (),
         system=system,
         max_file_size=max_size,

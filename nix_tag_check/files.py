@@ -125,6 +125,12 @@ def _walk(root: str) -> list[str]:
     return sorted(found)
 
 
+@dataclass(frozen=True)
+class Selection:
+    paths: list[str]  # absolute, in a stable order
+    empty_globs: tuple[int, ...] = ()  # indexes of `files:` globs that selected no file
+
+
 def select(
     root: str,
     arguments: Sequence[str],
@@ -132,8 +138,9 @@ def select(
     exclude: Sequence[str],
     config_path: str | None,
     tree: GitTree | None,
-) -> list[str]:
-    """Absolute paths of the manifests to scan, in a stable order."""
+) -> Selection:
+    """The manifests to scan, and which configured globs found none (a gate checking
+    nothing must not pass)."""
     skip = os.path.abspath(config_path) if config_path else None
     if arguments:
         chosen = [os.path.abspath(a) for a in arguments if is_manifest_name(a)]
@@ -143,9 +150,11 @@ def select(
         else:
             listed = _walk(root)
         patterns = files or [f"*{suffix}" for suffix in MANIFEST_SUFFIXES]
-        chosen = [os.path.join(root, p) for p in listed if matches(p, patterns)]
+        chosen = [os.path.join(root, p) for p in listed if matches(p, patterns)
+                  and os.path.lexists(os.path.join(root, p))]  # tracked, deleted: gone
     result = []
     prefix = root.rstrip(os.sep) + os.sep
+    unmatched = dict.fromkeys(range(len(files))) if files and not arguments else {}
     for path in chosen:
         rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, root)
         rel = rel.replace(os.sep, "/")
@@ -153,8 +162,10 @@ def select(
             continue
         if skip is not None and os.path.abspath(path) == skip:
             continue
+        for index in [i for i in unmatched if _glob_regex(files[i]).fullmatch(rel)]:
+            del unmatched[index]
         result.append(path)
-    return list(dict.fromkeys(result))
+    return Selection(list(dict.fromkeys(result)), tuple(unmatched))
 
 
 def mentions_file(path: str, needles: Sequence[bytes]) -> bool:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cache, check, files, nix_eval, patch, report
+from . import __version__, cache, check, coverage, files, nix_eval, patch, report
 from . import config as cfg
 from . import yaml_tree as yt
 
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                         "config's system:, else x86_64-linux)")
     parser.add_argument("--format", choices=report.FORMATS, default="text")
     parser.add_argument("--no-cache", action="store_true", help="always evaluate")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"bound on Nix evaluation (default: {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--max-file-size", type=int, metavar="BYTES",
                         help="refuse manifests larger than this (default: 5 MiB)")
@@ -64,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
                            help="also say what was evaluated and what was skipped")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """--timeout: a finite number of seconds above zero (nan, inf and 0 would never end or
+    never start)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds above 0")
+    return value
 
 
 def _find_config(explicit: str | None, top: str | None) -> str | None:
@@ -79,6 +92,8 @@ def _find_config(explicit: str | None, top: str | None) -> str | None:
 def load_config(args: argparse.Namespace, top: str | None) -> cfg.Config:
     """The config file, --image options, or discovery; `top` is the Git work tree, if any."""
     base = os.getcwd()
+    if args.system:
+        cfg.check_system("--system", args.system)
     if args.image:
         path = _find_config(args.config, top) if args.config else None
         loaded = cfg.load(path) if path else None
@@ -168,6 +183,66 @@ def _check_file(
     return True
 
 
+def _report_gaps(gaps: Sequence[coverage.Gap], out: report.Reporter) -> None:
+    for gap in gaps:
+        out.error(gap.message, _display(gap.path) if gap.path else None, gap.line)
+
+
+def _prepare(
+    args: argparse.Namespace, out: report.Reporter
+) -> tuple[cfg.Config, files.Selection | None, list[nix_eval.Evaluated], check.Checker, str]:
+    """Config, the files to check and the expected tags (raises ConfigError, EvalError)."""
+    tree = files.git_tree(os.getcwd())
+    config = load_config(args, tree.root if tree else None)
+    if tree is None or not tree.contains(os.path.realpath(config.root)):
+        tree = files.git_tree(config.root)  # --config in another repository
+    boundary = tree.root if tree else config.root
+    selection = None
+    if not args.print_expected:
+        selection = files.select(
+            config.root, args.files, config.files, config.exclude, config.path, tree
+        )
+    evaluated, checker = expected_tags(config, not args.no_cache, args.timeout, tree, boundary,
+                                       out)
+    return config, selection, evaluated, checker, boundary
+
+
+def _run(args: argparse.Namespace, out: report.Reporter) -> int:
+    try:
+        config, selection, evaluated, checker, boundary = _prepare(args, out)
+    except (cfg.ConfigError, nix_eval.EvalError) as exc:
+        out.error(str(exc))
+        out.finish(0)
+        return 2
+    gaps = coverage.invalid_tags(evaluated)
+    if selection is not None:
+        gaps = coverage.empty_globs(config, selection) + gaps
+    if gaps:  # the expected tags or the files are wrong: write nothing
+        _report_gaps(gaps, out)
+        out.finish(0)
+        return 2
+    for item in evaluated:
+        if item.warning:
+            out.warning(item.warning)
+    if selection is None:
+        for item in evaluated:
+            print(f"{item.spec.name}:{item.tag}")
+        return 0
+    for item in evaluated:
+        out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
+    stale = False
+    paths = selection.paths
+    for path in paths:
+        stale |= _check_file(path, args, checker, boundary, out)
+    if not args.files:
+        referenced = {f.image for path in paths for f in checker.analyse(path).findings}
+        _report_gaps(coverage.unreferenced(config, evaluated, referenced, len(paths)), out)
+    out.finish(len(paths))
+    if out.errors:
+        return 2
+    return 1 if stale else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -179,35 +254,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.diff:
         out.out = sys.stderr  # stdout carries the patch only
-    try:
-        tree = files.git_tree(os.getcwd())
-        config = load_config(args, tree.root if tree else None)
-        if tree is None or not tree.contains(os.path.realpath(config.root)):
-            tree = files.git_tree(config.root)  # --config in another repository
-        boundary = tree.root if tree else config.root
-        evaluated, checker = expected_tags(
-            config, not args.no_cache, args.timeout, tree, boundary, out
-        )
-    except (cfg.ConfigError, nix_eval.EvalError) as exc:
-        out.error(str(exc))
-        out.finish(0)
-        return 2
-    for item in evaluated:
-        if item.warning:
-            out.warning(item.warning)
-    if args.print_expected:
-        for item in evaluated:
-            print(f"{item.spec.name}:{item.tag}")
-        return 0
-    for item in evaluated:
-        out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
-    paths = files.select(
-        config.root, args.files, config.files, config.exclude, config.path, tree
-    )
-    stale = False
-    for path in paths:
-        stale |= _check_file(path, args, checker, boundary, out)
-    out.finish(len(paths))
-    if out.errors:
-        return 2
-    return 1 if stale else 0
+    return _run(args, out)

@@ -293,8 +293,35 @@ def evaluate(config: Config, timeout: float) -> list[Evaluated]:
             by_name[item.spec.name] = item
             found.append(item)
     if config.discover:
-        return found
+        return _one_per_repository(found, groups[0], config)
     return [by_name[spec.name] for spec in config.images]
+
+
+def _one_per_repository(found: list[Evaluated], group: _Group, config: Config) -> list[Evaluated]:
+    """Discovered images, each repository once: `packages.default` is often `packages.image`."""
+    if not found:
+        if group.is_flake:
+            where = _relative(os.path.join(group.target, "flake.nix"), config.root)
+            looked = f"packages.{config.system} of {where}"
+        else:
+            where = _relative(group.target, config.root)
+            looked = f"the value of {where}"
+        raise EvalError(
+            f"{where}: no image found: looked for derivations with an imageName attribute in "
+            f"{looked}, and one level down in attribute sets that set "
+            "recurseForDerivations = true; set that on a nested set, or list the images in "
+            ".nix-tag-check.yaml (or give --image NAME=SOURCE)"
+        )
+    kept: dict[object, Evaluated] = {}
+    for item in found:
+        other = kept.setdefault(item.spec.repository, item)
+        if other is not item and other.tag != item.tag:
+            raise EvalError(
+                f"image {item.spec.name} is discovered twice with different tags: "
+                f"{other.spec.source} gives '{other.tag}', {item.spec.source} gives "
+                f"'{item.tag}'; list the one to check in .nix-tag-check.yaml"
+            )
+    return list(kept.values())
 
 
 def _discovery_group(config: Config) -> _Group:

@@ -149,7 +149,7 @@ def test_fix_and_diff_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--timeout", "soon"]) == 2
-    assert "invalid float value: 'soon'" in capsys.readouterr().err
+    assert "argument --timeout: 'soon' is not a number of seconds" in capsys.readouterr().err
 
 
 class _Terminal(io.StringIO):

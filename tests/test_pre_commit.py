@@ -88,3 +88,18 @@ def test_fix_args_make_the_hook_a_fixer_and_then_it_passes(
     git(project, "add", "-A")
     second = _run(["run", "--all-files"], project, pre_commit_home)
     assert second.returncode == 0, second.stdout + second.stderr
+
+
+def test_hook_fails_when_a_configured_image_is_referenced_nowhere(
+    project: Path, pre_commit_home: Path
+) -> None:
+    subprocess.run([sys.executable, "-m", "nix_tag_check", "--fix"], cwd=project,
+                   capture_output=True, check=False)
+    config = project / ".nix-tag-check.yaml"
+    config.write_text(config.read_text().replace("team/worker", "team/wroker"))
+    git(project, "add", "-A")
+    result = _run(["try-repo", str(ROOT), "nix-tag-check"], project, pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (".nix-tag-check.yaml:6: registry.example.com/team/wroker: no checked file "
+            "references this image") in result.stdout
+    assert "exit code: 2" in result.stdout
