@@ -1,0 +1,279 @@
+"""Ask OCI registries whether `name:tag` exists, and under which digest.
+
+A manifest HEAD on the distribution API (`/v2/<name>/manifests/<tag>`), with the
+`WWW-Authenticate` challenge answered by Basic credentials or a Bearer token, as docker,
+podman and skopeo do. Each distinct reference is asked once, a few at a time, and every
+network call has a timeout: a registry that does not answer is an error, never a pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+import socket
+import ssl
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.message import Message
+
+from . import registry_auth
+from .registry_challenge import Challenge, parse_challenge
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_WORKERS = 8
+MANIFEST_TYPES = ", ".join((
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+))
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+MAX_BODY = 4 << 20
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A reference to ask about: registry host (as written, with port), repository path, tag."""
+
+    host: str
+    path: str
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.path}:{self.tag}"
+
+
+class Outcome(enum.Enum):
+    EXISTS = "exists"
+    MISSING = "missing"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    digest: str | None = None  # the manifest digest, when it exists
+    reason: str = ""  # why it is an error: which registry, what went wrong
+
+
+class Failure(Exception):
+    """The registry could not say whether the reference exists."""
+
+
+def endpoint(host: str) -> str:
+    """Docker Hub's API lives on another host than its name."""
+    return "registry-1.docker.io" if host == "docker.io" else host
+
+
+def plain_http_allowed(host: str, insecure: Iterable[str]) -> bool:
+    """Loopback registries and those listed as insecure may speak plain HTTP."""
+    bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return bare in LOOPBACK or host in insecure or bare in insecure
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: Message
+    body: bytes
+
+
+class Client:
+    """One run's view of the registries: schemes, tokens and credentials it has learnt."""
+
+    def __init__(self, insecure: Iterable[str] = (), timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.insecure = frozenset(insecure)
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._schemes: dict[str, str] = {}
+        self._tokens: dict[tuple[str, str], str] = {}
+        self._contexts: dict[bool, ssl.SSLContext] = {}
+
+    def check(self, ref: ImageRef) -> Answer:
+        """Whether `ref` exists; errors become an Answer, never an exception."""
+        try:
+            credential = registry_auth.find(ref.host, ref.path)
+            return self._manifest(ref, credential)
+        except (Failure, registry_auth.AuthError) as exc:
+            return Answer(Outcome.ERROR, reason=str(exc))
+
+    def _manifest(self, ref: ImageRef, credential: registry_auth.Credential | None) -> Answer:
+        path = f"/v2/{ref.path}/manifests/{urllib.parse.quote(ref.tag)}"
+        response = self._authorised(ref, "HEAD", path, credential)
+        if response.status == 404:
+            return Answer(Outcome.MISSING)
+        if response.status != 200:
+            raise Failure(f"registry {ref.host} answered HTTP {response.status} for {ref}")
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest:  # some registries send it only with GET
+            body = self._authorised(ref, "GET", path, credential).body
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return Answer(Outcome.EXISTS, digest=digest)
+
+    def _authorised(
+        self, ref: ImageRef, method: str, path: str, cred: registry_auth.Credential | None,
+    ) -> _Response:
+        """The request, answering one authentication challenge if the registry makes one."""
+        scope = f"repository:{ref.path}:pull"
+        header = self._tokens.get((ref.host, scope))
+        response = self._send(ref.host, method, path, header)
+        if response.status != 401:
+            return response
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        header = self._answer(ref.host, challenge, scope, cred)
+        response = self._send(ref.host, method, path, header)
+        if response.status == 401:
+            raise Failure(_refused(ref.host, cred))
+        if response.status == 403:
+            raise Failure(f"registry {ref.host} denies pulling {ref.path} "
+                          f"({_who(cred)}): HTTP 403")
+        with self._lock:
+            self._tokens[(ref.host, scope)] = header
+        return response
+
+    def _answer(
+        self, host: str, challenge: Challenge, scope: str, cred: registry_auth.Credential | None,
+    ) -> str:
+        if challenge.scheme == "basic":
+            if cred is None or cred.identity_token:
+                raise Failure(_refused(host, None))
+            return _basic(cred)
+        if challenge.scheme != "bearer" or not challenge.params.get("realm"):
+            raise Failure(f"registry {host} asks for authentication this tool does not speak: "
+                          f"{challenge.raw or 'no WWW-Authenticate header'}")
+        return "Bearer " + self._token(host, challenge, scope, cred)
+
+    def _token(
+        self, host: str, challenge: Challenge, scope: str, cred: registry_auth.Credential | None,
+    ) -> str:
+        """A Bearer token from the realm the challenge names (anonymous without credentials)."""
+        realm = challenge.params["realm"]
+        realm_host = urllib.parse.urlsplit(realm).netloc
+        if not realm.startswith("https://") and not plain_http_allowed(realm_host, self.insecure):
+            raise Failure(f"registry {host} sends credentials to a plain-HTTP realm {realm}; "
+                          "refused (list the host under insecure-registries if you trust it)")
+        form = {"service": challenge.params.get("service", ""),
+                "scope": challenge.params.get("scope", scope)}
+        if cred is not None and cred.identity_token:  # OAuth2: POST the refresh token
+            form.update(grant_type="refresh_token", refresh_token=cred.secret,
+                        client_id="nix-tag-check")
+            request = urllib.request.Request(realm, data=urllib.parse.urlencode(form).encode())
+        else:
+            joiner = "&" if "?" in realm else "?"
+            request = urllib.request.Request(f"{realm}{joiner}{urllib.parse.urlencode(form)}")
+            if cred is not None:
+                request.add_header("Authorization", _basic(cred))
+        response = self._fetch(request, realm_host)
+        if response.status in (401, 403):
+            raise Failure(_refused(host, cred))
+        try:
+            answer = json.loads(response.body)
+            return str(answer.get("token") or answer["access_token"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise Failure(f"token service {realm} of registry {host} answered HTTP "
+                          f"{response.status} without a token") from exc
+
+    def _send(self, host: str, method: str, path: str, authorization: str | None) -> _Response:
+        headers = {"Accept": MANIFEST_TYPES}
+        if authorization:
+            headers["Authorization"] = authorization
+        scheme = self._scheme(host)
+        request = urllib.request.Request(f"{scheme}://{endpoint(host)}{path}", method=method,
+                                         headers=headers)
+        return self._fetch(request, host)
+
+    def _scheme(self, host: str) -> str:
+        """https, or http for a loopback/insecure registry that does not speak TLS."""
+        with self._lock:
+            if host in self._schemes:
+                return self._schemes[host]
+        scheme = "https"
+        if plain_http_allowed(host, self.insecure):
+            try:
+                self._fetch(urllib.request.Request(f"https://{host}/v2/", method="GET"), host)
+            except Failure as exc:
+                if not isinstance(exc.__cause__, ssl.SSLError | ConnectionResetError):
+                    raise
+                scheme = "http"
+        with self._lock:
+            self._schemes[host] = scheme
+        return scheme
+
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        """One TLS context per kind and run: loading the CA bundle costs ~10 ms each time."""
+        with self._lock:
+            if verify not in self._contexts:
+                context = ssl.create_default_context()
+                if not verify:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                self._contexts[verify] = context
+            return self._contexts[verify]
+
+    def _fetch(self, request: urllib.request.Request, host: str) -> _Response:
+        """One HTTP exchange; any status is an answer, a network failure is a Failure."""
+        context = self._context(verify=not plain_http_allowed(host, self.insecure))
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+        try:
+            with opener.open(request, timeout=self.timeout) as response:
+                return _Response(response.status, response.headers, response.read(MAX_BODY))
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return _Response(exc.code, exc.headers, exc.read(MAX_BODY))
+        except (urllib.error.URLError, OSError) as exc:
+            raise Failure(_unreachable(host, request.full_url, exc, self.timeout)) from (
+                exc.reason if isinstance(exc, urllib.error.URLError)
+                and isinstance(exc.reason, BaseException) else exc
+            )
+
+
+def _basic(cred: registry_auth.Credential) -> str:
+    pair = f"{cred.username}:{cred.secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def _who(cred: registry_auth.Credential | None) -> str:
+    return f"credentials from {cred.source}" if cred else "anonymously"
+
+
+def _refused(host: str, cred: registry_auth.Credential | None) -> str:
+    if cred is None:
+        return (f"registry {host} requires credentials and none were found for it "
+                f"(looked in {registry_auth.searched()}); log in with `docker login {host}` "
+                "or `podman login`, or set REGISTRY_AUTH_FILE")
+    return (f"registry {host} refused the credentials of {cred.username!r} from {cred.source}; "
+            f"log in again")
+
+
+def _unreachable(host: str, url: str, exc: BaseException, timeout: float) -> str:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError | socket.timeout):
+        why = f"no answer within {timeout:g}s"
+    elif isinstance(reason, ssl.SSLCertVerificationError):
+        why = f"TLS certificate not trusted ({reason.verify_message})"
+    elif isinstance(reason, OSError) and reason.strerror:
+        why = reason.strerror.lower() if reason.strerror else str(reason)
+    else:
+        why = str(reason)
+    return f"registry {host} cannot be reached ({url}): {why}"
+
+
+def lookup(
+    refs: Iterable[ImageRef], insecure: Iterable[str] = (), timeout: float = DEFAULT_TIMEOUT,
+    workers: int = DEFAULT_WORKERS,
+) -> dict[ImageRef, Answer]:
+    """Ask about each distinct reference once, at most `workers` at a time."""
+    distinct = list(dict.fromkeys(refs))
+    if not distinct:
+        return {}
+    client = Client(insecure, timeout)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(distinct)))) as pool:
+        answers = list(pool.map(client.check, distinct))
+    return dict(zip(distinct, answers, strict=True))

@@ -1,0 +1,315 @@
+"""The registry client against a real distribution registry on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from registry_server import Registry, TokenServer, oci_layout
+
+from nix_tag_check import registry
+from nix_tag_check.registry import Answer, ImageRef, Outcome
+from nix_tag_check.registry_challenge import parse_challenge
+
+TAG = "0c3vh8lmz4ld1rq5jr0yb9xq7fxsxk3w"
+
+
+@pytest.fixture(autouse=True)
+def no_user_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the credentials of whoever runs it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "DOCKER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def _served(root: Path, user: str | None = None, password: str | None = None,
+            host_ip: str = "127.0.0.1") -> Iterator[tuple[Registry, str]]:
+    server = Registry(root, user, password, host_ip=host_ip)
+    try:
+        server.start()
+        digest = server.push(oci_layout(root / "layout"), "acme/api", TAG)
+        yield server, digest
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def open_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, str]]:
+    yield from _served(tmp_path_factory.mktemp("open"))
+
+
+@pytest.fixture(scope="module")
+def locked_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, str]]:
+    yield from _served(tmp_path_factory.mktemp("locked"), "alice", "s3cret")
+
+
+@pytest.fixture(scope="module")
+def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    server = Registry(tmp_path_factory.mktemp("empty"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def ask(ref: ImageRef, **options: object) -> Answer:
+    return registry.lookup([ref], **options)[ref]  # type: ignore[arg-type]
+
+
+def test_a_pushed_reference_exists_with_the_digest_the_push_reported(
+    open_registry: tuple[Registry, str],
+) -> None:
+    server, digest = open_registry
+    assert ask(ImageRef(server.host, "acme/api", TAG)) == Answer(Outcome.EXISTS, digest)
+
+
+@pytest.mark.parametrize("path, tag", [
+    ("acme/api", "1dq4d2v2l6f3n5p8r0s9x7y4z1a2b3c4"),  # the tag was never pushed
+    ("other/api", TAG),  # another namespace than the push
+    ("acme/api-gw", TAG),  # another repository
+])
+def test_a_reference_that_was_not_pushed_is_missing(
+    open_registry: tuple[Registry, str], path: str, tag: str,
+) -> None:
+    server, _ = open_registry
+    assert ask(ImageRef(server.host, path, tag)) == Answer(Outcome.MISSING)
+
+
+def test_a_reference_on_another_registry_host_is_missing(
+    open_registry: tuple[Registry, str], empty_registry: Registry,
+) -> None:
+    assert ask(ImageRef(empty_registry.host, "acme/api", TAG)).outcome is Outcome.MISSING
+
+
+def test_a_stopped_registry_is_an_error_that_says_it_cannot_be_reached(tmp_path: Path) -> None:
+    server = Registry(tmp_path).start()
+    server.stop()
+    answer = ask(ImageRef(server.host, "acme/api", TAG))
+    assert answer.outcome is Outcome.ERROR
+    assert answer.reason.startswith(f"registry {server.host} cannot be reached")
+    assert "connection refused" in answer.reason
+
+
+def test_each_distinct_reference_is_asked_once(tmp_path: Path) -> None:
+    server = Registry(tmp_path, log_level="info")
+    try:
+        server.start()
+        server.push(oci_layout(tmp_path / "layout"), "acme/api", TAG)
+        ref = ImageRef(server.host, "acme/api", TAG)
+        other = ImageRef(server.host, "acme/api", "other")
+        answers = registry.lookup([ref, other, ref, ref, other])
+    finally:
+        server.stop()
+    assert [a.outcome for a in answers.values()] == [Outcome.EXISTS, Outcome.MISSING]
+    asked = [line for line in server.log.read_text().splitlines()
+             if '"HEAD /v2/acme/api/manifests/' in line]
+    assert len(asked) == 2, asked
+
+
+def _write_auth(path: Path, host: str, user: str, password: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    path.write_text(json.dumps({"auths": {host: {"auth": token}}}))
+    return path
+
+
+@pytest.mark.parametrize("where", ["REGISTRY_AUTH_FILE", "podman", "docker", "DOCKER_CONFIG"])
+def test_basic_auth_works_with_credentials_where_logins_leave_them(
+    locked_registry: tuple[Registry, str], where: str, no_user_credentials: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, digest = locked_registry
+    if where == "REGISTRY_AUTH_FILE":
+        monkeypatch.setenv(where, str(_write_auth(tmp_path / "auth.json", server.host,
+                                                  "alice", "s3cret")))
+    elif where == "podman":
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+        _write_auth(tmp_path / "run/containers/auth.json", server.host, "alice", "s3cret")
+    elif where == "docker":
+        _write_auth(no_user_credentials / ".docker/config.json", server.host, "alice", "s3cret")
+    else:
+        monkeypatch.setenv(where, str(tmp_path / "dc"))
+        _write_auth(tmp_path / "dc/config.json", f"http://{server.host}/v1/", "alice", "s3cret")
+    assert ask(ImageRef(server.host, "acme/api", TAG)) == Answer(Outcome.EXISTS, digest)
+
+
+def test_basic_auth_without_credentials_says_none_were_found(
+    locked_registry: tuple[Registry, str],
+) -> None:
+    server, _ = locked_registry
+    answer = ask(ImageRef(server.host, "acme/api", TAG))
+    assert answer.outcome is Outcome.ERROR
+    assert answer.reason.startswith(
+        f"registry {server.host} requires credentials and none were found for it (looked in "
+    )
+
+
+def test_wrong_credentials_are_refused_naming_their_file(
+    locked_registry: tuple[Registry, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, _ = locked_registry
+    auth = _auth_file_env(monkeypatch, tmp_path, server.host, "wrong")
+    answer = ask(ImageRef(server.host, "acme/api", TAG))
+    assert answer == Answer(Outcome.ERROR, reason=(
+        f"registry {server.host} refused the credentials of 'alice' from {auth}; log in again"
+    ))
+
+
+def _auth_file_env(monkeypatch: pytest.MonkeyPatch, where: Path, host: str, password: str) -> Path:
+    """REGISTRY_AUTH_FILE naming a file with alice's credentials for `host`."""
+    auth = _write_auth(where / "auth.json", host, "alice", password)
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
+    return auth
+
+
+def _helper(bin_dir: Path, name: str, answer: str) -> None:
+    """A docker-credential-NAME program speaking the helper protocol (`get`, host on stdin)."""
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / f"docker-credential-{name}"
+    script.write_text(f"#!/bin/sh\nread host\n{answer}\n")
+    script.chmod(0o755)
+
+
+def test_a_credential_helper_named_for_the_host_is_asked(
+    locked_registry: tuple[Registry, str], no_user_credentials: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, digest = locked_registry
+    _helper(tmp_path / "bin", "test", f'test "$host" = "{server.host}" && '
+            'echo \'{"Username": "alice", "Secret": "s3cret"}\'')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    config = no_user_credentials / ".docker/config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"credHelpers": {server.host: "test"}}))
+    assert ask(ImageRef(server.host, "acme/api", TAG)) == Answer(Outcome.EXISTS, digest)
+
+
+def test_a_credential_helper_that_is_not_installed_is_an_error(
+    locked_registry: tuple[Registry, str], no_user_credentials: Path,
+) -> None:
+    server, _ = locked_registry
+    config = no_user_credentials / ".docker/config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"credHelpers": {server.host: "nonesuch"}}))
+    answer = ask(ImageRef(server.host, "acme/api", TAG))
+    assert answer == Answer(Outcome.ERROR, reason=(
+        f"{config}: credential helper docker-credential-nonesuch is not installed "
+        f"(it is named for {server.host})"
+    ))
+
+
+def test_plain_http_is_refused_for_a_registry_not_listed_as_insecure(tmp_path: Path) -> None:
+    for server, _ in _served(tmp_path, host_ip="127.0.0.2"):
+        answer = ask(ImageRef(server.host, "acme/api", TAG))
+        assert answer.outcome is Outcome.ERROR
+        assert answer.reason.startswith(f"registry {server.host} cannot be reached (https://")
+
+
+def test_a_registry_listed_as_insecure_may_speak_plain_http(tmp_path: Path) -> None:
+    for server, digest in _served(tmp_path, host_ip="127.0.0.2"):
+        ref = ImageRef(server.host, "acme/api", TAG)
+        assert ask(ref, insecure=[server.host]) == Answer(Outcome.EXISTS, digest)
+
+
+@pytest.mark.parametrize("host, insecure, allowed", [
+    ("localhost:5000", (), True),
+    ("127.0.0.1:5000", (), True),
+    ("127.0.0.1", (), True),
+    ("[::1]:5000", (), True),
+    ("registry.example.com", (), False),
+    ("127.0.0.2:5000", (), False),
+    ("registry.example.com:5000", ("registry.example.com:5000",), True),
+    ("registry.example.com:5000", ("registry.example.com",), True),
+    ("registry.example.com", ("registry.example.com:5000",), False),
+])
+def test_which_registries_may_speak_plain_http(
+    host: str, insecure: tuple[str, ...], allowed: bool,
+) -> None:
+    assert registry.plain_http_allowed(host, insecure) is allowed
+
+
+@pytest.mark.parametrize("header, scheme, params", [
+    ('Bearer realm="https://auth.example.com/token",service="registry.example.com",'
+     'scope="repository:acme/api:pull"', "bearer",
+     {"realm": "https://auth.example.com/token", "service": "registry.example.com",
+      "scope": "repository:acme/api:pull"}),
+    ('Basic realm="basic-realm"', "basic", {"realm": "basic-realm"}),
+    ('Bearer realm="https://a/t", error="insufficient_scope"', "bearer",
+     {"realm": "https://a/t", "error": "insufficient_scope"}),
+    ('bearer realm=https://a/t,service=r', "bearer", {"realm": "https://a/t", "service": "r"}),
+    ('Bearer realm="a\\"b"', "bearer", {"realm": 'a"b'}),
+    ("", "", {}),
+])
+def test_parse_challenge(header: str, scheme: str, params: dict[str, str]) -> None:
+    challenge = parse_challenge(header)
+    assert (challenge.scheme, challenge.params) == (scheme, params)
+
+
+def test_docker_hub_is_asked_on_its_api_host() -> None:
+    assert registry.endpoint("docker.io") == "registry-1.docker.io"
+    assert registry.endpoint("ghcr.io") == "ghcr.io"
+
+
+@pytest.fixture(scope="module")
+def token_registry(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Registry, TokenServer, str]]:
+    root = tmp_path_factory.mktemp("token")
+    tokens = TokenServer(root, "alice", "s3cret").start()
+    server = Registry(root, "alice", "s3cret", token=tokens)
+    try:
+        server.start()
+        digest = server.push(oci_layout(root / "layout"), "acme/api", TAG)
+        server.push(oci_layout(root / "layout2", b"private\n"), "private/api", TAG)
+        yield server, tokens, digest
+    finally:
+        server.stop()
+        tokens.stop()
+
+
+def test_an_anonymous_bearer_token_is_fetched_from_the_challenge_realm(
+    token_registry: tuple[Registry, TokenServer, str],
+) -> None:
+    server, tokens, digest = token_registry
+    tokens.seen.clear()
+    assert ask(ImageRef(server.host, "acme/api", TAG)) == Answer(Outcome.EXISTS, digest)
+    assert ask(ImageRef(server.host, "acme/api", "missing")) == Answer(Outcome.MISSING)
+    assert tokens.seen == [None, None]
+
+
+def test_a_bearer_token_is_fetched_with_the_credentials_of_the_auth_file(
+    token_registry: tuple[Registry, TokenServer, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, tokens, _ = token_registry
+    _auth_file_env(monkeypatch, tmp_path, server.host, "s3cret")
+    tokens.seen.clear()
+    assert ask(ImageRef(server.host, "private/api", TAG)).outcome is Outcome.EXISTS
+    assert tokens.seen == [tokens.basic]
+
+
+def test_a_private_repository_without_credentials_is_an_error(
+    token_registry: tuple[Registry, TokenServer, str],
+) -> None:
+    server, _, _ = token_registry
+    answer = ask(ImageRef(server.host, "private/api", TAG))
+    assert answer.outcome is Outcome.ERROR
+    assert "requires credentials and none were found" in answer.reason
+
+
+def test_credentials_the_token_service_refuses_are_an_error(
+    token_registry: tuple[Registry, TokenServer, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, _, _ = token_registry
+    auth = _auth_file_env(monkeypatch, tmp_path, server.host, "wrong")
+    answer = ask(ImageRef(server.host, "acme/api", TAG))
+    assert answer.reason == (f"registry {server.host} refused the credentials of 'alice' "
+                             f"from {auth}; log in again")
