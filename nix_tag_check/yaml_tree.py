@@ -10,55 +10,69 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml import events as ev
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+if TYPE_CHECKING:
+    from ruamel.yaml.error import YAMLError
 
 from .errors import LocatedError as LocatedError  # re-exported: callers catch it from here
 from .errors import YamlSyntaxError
 
-try:
-    from ruamel.yaml import CParser
-except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
-    CParser = None
-
+# ruamel.yaml is imported on the first parse, never by a run that parses nothing.
 BOM = "\ufeff"
 MAX_DEPTH = 256
 
 
-@dataclass(eq=False, slots=True)
 class Node:
-    start: int  # character offset in the text given to parse()
-    line: int  # 0-based
-    column: int  # 0-based
-    anchor: str | None
+    """A node and where it stands. Plain slotted classes: tens of thousands are made per second."""
+
+    __slots__ = ("anchor", "column", "line", "start")
+
+    def __init__(self, start: int, line: int, column: int, anchor: str | None) -> None:
+        self.start = start  # character offset in the text given to parse()
+        self.line = line  # 0-based
+        self.column = column  # 0-based
+        self.anchor = anchor
 
 
-@dataclass(eq=False, slots=True)
 class Scalar(Node):
-    value: str
-    end: int
-    style: str  # '' plain, "'" single, '"' double, '|' literal, '>' folded
+    __slots__ = ("end", "style", "value")
+
+    def __init__(
+        self, start: int, line: int, column: int, anchor: str | None, value: str, end: int,
+        style: str,
+    ) -> None:
+        self.start, self.line, self.column, self.anchor = start, line, column, anchor
+        self.value = value
+        self.end = end
+        self.style = style  # '' plain, "'" single, '"' double, '|' literal, '>' folded
 
 
-@dataclass(eq=False, slots=True)
 class Mapping(Node):
-    pairs: list[tuple[Node, Node]] = field(default_factory=list)
-    flow: bool = False
-    end: int = 0
+    __slots__ = ("end", "flow", "pairs")
+
+    def __init__(self, start: int, line: int, column: int, anchor: str | None, flow: bool) -> None:
+        self.start, self.line, self.column, self.anchor = start, line, column, anchor
+        self.pairs: list[tuple[Node, Node]] = []
+        self.flow = flow
+        self.end = 0
 
 
-@dataclass(eq=False, slots=True)
 class Sequence(Node):
-    items: list[Node] = field(default_factory=list)
-    flow: bool = False
+    __slots__ = ("flow", "items")
+
+    def __init__(self, start: int, line: int, column: int, anchor: str | None, flow: bool) -> None:
+        self.start, self.line, self.column, self.anchor = start, line, column, anchor
+        self.items: list[Node] = []
+        self.flow = flow
 
 
-@dataclass(eq=False, slots=True)
 class Alias(Node):
-    target: Node | None = None
+    __slots__ = ("target",)
+
+    def __init__(self, start: int, line: int, column: int, anchor: str, target: Node) -> None:
+        self.start, self.line, self.column, self.anchor = start, line, column, anchor
+        self.target: Node | None = target
 
 
 def resolve(node: Node) -> Node:
@@ -68,21 +82,31 @@ def resolve(node: Node) -> Node:
     return node
 
 
-def _c_events(body: str) -> Iterator[ev.Event]:
-    """Parser events from libyaml (ruamel.yaml.clib), driven directly.
+def _c_events(body: str) -> Iterator[Any] | None:
+    """Parser events from libyaml (ruamel.yaml.clib), driven directly; None without it.
 
     YAML().parse() would build a loader class per call and keep a record of every
     document it ever parsed.
     """
-    parser = CParser(body)
     try:
-        while parser.check_event():
-            yield parser.get_event()
+        from ruamel.yaml import CParser
+    except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
+        return None
+    return _drive(CParser(body))
+
+
+def _drive(parser: Any) -> Iterator[Any]:
+    try:
+        get = parser.get_event
+        event = get()
+        while event is not None:
+            yield event
+            event = get()
     finally:
         parser.dispose()
 
 
-def _pure_events(body: str) -> Iterator[ev.Event]:
+def _pure_events(body: str) -> Iterator[Any]:
     """Parser events from ruamel.yaml's pure-Python parser: YAML 1.2, as Kubernetes reads it.
 
     libyaml predates YAML 1.2 in places (`{image: ghcr.io/acme/api:1}`: a colon inside a
@@ -90,6 +114,8 @@ def _pure_events(body: str) -> Iterator[ev.Event]:
     value is placed where libyaml places it, just past the indicator before it, so that
     a fix writes into the same spot whichever parser read the file.
     """
+    from ruamel.yaml import YAML
+    from ruamel.yaml import events as ev
     from ruamel.yaml.parser import Parser
     from ruamel.yaml.scanner import Scanner
 
@@ -113,6 +139,8 @@ def _pure_events(body: str) -> Iterator[ev.Event]:
 
 
 def _error(exc: YAMLError) -> YamlSyntaxError:
+    from ruamel.yaml.error import MarkedYAMLError
+
     if isinstance(exc, MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -124,23 +152,28 @@ def _error(exc: YAMLError) -> YamlSyntaxError:
 
 
 def parse(text: str, max_depth: int = MAX_DEPTH) -> list[Node]:
-    """The root node of every document in `text` (a leading BOM is allowed)."""
+    """The root node of every document in `text` (a leading BOM is allowed).
+
+    libyaml reads first (it is fast); a document it refuses is read again by the YAML 1.2
+    parser, and refused only when that one refuses it too.
+    """
+    from ruamel.yaml.error import YAMLError
+
     skip = len(BOM) if text.startswith(BOM) else 0
     body = text[skip:] if skip else text
     c_error: YAMLError | None = None
     try:
-        if CParser is not None:
+        events = _c_events(body)
+        if events is not None:
             try:
-                return list(_documents(_c_events(body), body, skip, max_depth))
+                return _documents(events, body, skip, max_depth)
             except YAMLError as exc:  # perhaps YAML 1.2 that libyaml does not know
                 c_error = exc
-        return list(_documents(_pure_events(body), body, skip, max_depth))
+        return _documents(_pure_events(body), body, skip, max_depth)
     except YAMLError as exc:
         raise _error(exc) from None
     except AssertionError:  # the pure parser's own checks (`%YAML 1.3`): libyaml's word
         raise _error(c_error or YAMLError("invalid YAML")) from None
-    except RecursionError:  # pragma: no cover - our walk is iterative
-        raise YamlSyntaxError("nesting too deep", 1, 1) from None
 
 
 def _past_properties(body: str, index: int, line: int, column: int) -> tuple[int, int, int]:
@@ -162,72 +195,85 @@ def _past_properties(body: str, index: int, line: int, column: int) -> tuple[int
     return index, line, column
 
 
-def _documents(
-    events: Iterator[ev.Event], body: str, skip: int, max_depth: int
-) -> Iterator[Node]:
+def _scalar(event: Any, body: str, skip: int) -> Scalar:
+    mark = event.start_mark
+    index, line, column = mark.index, mark.line, mark.column
+    anchor = event.anchor
+    if anchor is not None or event.tag is not None:
+        index, line, column = _past_properties(body, index, line, column)
+    return Scalar(index + skip, line, column, anchor, event.value, event.end_mark.index + skip,
+                  event.style or "")
+
+
+def _documents(events: Iterator[Any], body: str, skip: int, max_depth: int) -> list[Node]:
+    """The tree of each document, from parser events; the hot loop of every scan."""
+    from ruamel.yaml import events as ev
+
+    scalar_event, alias_event = ev.ScalarEvent, ev.AliasEvent
+    mapping_start, sequence_start = ev.MappingStartEvent, ev.SequenceStartEvent
+    ends = (ev.MappingEndEvent, ev.SequenceEndEvent)
+    roots: list[Node] = []
     anchors: dict[str, Node] = {}
-    stack: list[Node] = []
-    pending_key: list[Node | None] = []
+    stack: list[Any] = []  # open collections
+    pending: list[Node | None] = []  # per open collection: a key waiting for its value
+    top: Any = None
     for event in events:
-        if isinstance(event, ev.DocumentStartEvent):
-            anchors = {}
-            continue
-        if isinstance(event, (ev.StreamStartEvent, ev.StreamEndEvent, ev.DocumentEndEvent)):
-            continue
-        if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
-            done = stack.pop()
-            if isinstance(done, Mapping):
-                done.end = event.end_mark.index + skip
-            pending_key.pop()
-            if not stack:
-                yield done
-            continue
-        mark = event.start_mark
-        start = mark.index + skip
-        anchor = getattr(event, "anchor", None)
+        kind = type(event)
         node: Node
-        if isinstance(event, ev.ScalarEvent):
-            index, line, column = mark.index, mark.line, mark.column
-            if anchor is not None or event.tag is not None:
-                index, line, column = _past_properties(body, index, line, column)
-            node = Scalar(
-                index + skip, line, column, anchor,
-                value=event.value, end=event.end_mark.index + skip, style=event.style or "",
-            )
-        elif isinstance(event, ev.AliasEvent):
-            if anchor not in anchors:
-                message = f"invalid YAML: found undefined alias {anchor!r}"
-                raise YamlSyntaxError(message, mark.line + 1, mark.column + 1)
-            node = Alias(start, mark.line, mark.column, anchor, target=anchors[anchor])
-        elif isinstance(event, ev.MappingStartEvent):
-            node = Mapping(start, mark.line, mark.column, anchor, flow=bool(event.flow_style))
-        elif isinstance(event, ev.SequenceStartEvent):
-            node = Sequence(start, mark.line, mark.column, anchor, flow=bool(event.flow_style))
-        else:  # pragma: no cover - no other event kinds exist
-            continue
-        if anchor is not None and not isinstance(node, Alias):
-            anchors[anchor] = node
-        if stack:
-            parent = stack[-1]
-            if isinstance(parent, Mapping):
-                key = pending_key[-1]
-                if key is None:
-                    pending_key[-1] = node
-                else:
-                    parent.pairs.append((key, node))
-                    pending_key[-1] = None
-            else:
-                assert isinstance(parent, Sequence)
-                parent.items.append(node)
-        if isinstance(node, (Mapping, Sequence)):
+        if kind is scalar_event:
+            node = _scalar(event, body, skip)
+            if node.anchor is not None:
+                anchors[node.anchor] = node
+        elif kind is mapping_start or kind is sequence_start:
+            mark = event.start_mark
+            node = (Mapping if kind is mapping_start else Sequence)(
+                mark.index + skip, mark.line, mark.column, event.anchor, bool(event.flow_style))
+            if event.anchor is not None:
+                anchors[event.anchor] = node
             if len(stack) >= max_depth:
                 raise YamlSyntaxError(
                     f"nesting deeper than {max_depth} levels", mark.line + 1, mark.column + 1
                 )
+        elif kind in ends:
+            done = stack.pop()
+            pending.pop()
+            if kind is ends[0]:
+                done.end = event.end_mark.index + skip
+            top = stack[-1] if stack else None
+            if top is None:
+                roots.append(done)
+            continue
+        elif kind is alias_event:
+            node = _alias(event, anchors, skip)
+        else:
+            if kind is ev.DocumentStartEvent:
+                anchors = {}
+            continue
+        if top is None:
+            if not isinstance(node, (Mapping, Sequence)):
+                roots.append(node)
+        elif type(top) is Mapping:
+            key = pending[-1]
+            if key is None:
+                pending[-1] = node
+            else:
+                top.pairs.append((key, node))
+                pending[-1] = None
+        else:
+            top.items.append(node)
+        if isinstance(node, (Mapping, Sequence)):
             stack.append(node)
-            pending_key.append(None)
-        elif not stack:
-            yield node
+            pending.append(None)
+            top = node
+    return roots
+
+
+def _alias(event: Any, anchors: dict[str, Node], skip: int) -> Alias:
+    mark, anchor = event.start_mark, event.anchor
+    if anchor not in anchors:
+        message = f"invalid YAML: found undefined alias {anchor!r}"
+        raise YamlSyntaxError(message, mark.line + 1, mark.column + 1)
+    return Alias(mark.index + skip, mark.line, mark.column, anchor, anchors[anchor])
 
 
 def walk(roots: list[Node]) -> Iterator[Node]:
