@@ -29,6 +29,11 @@ _NIX_CONF_FILES = ("/etc/nix/nix.conf",)
 _MAX_SEARCH_PATH_FILES = 200_000
 
 
+def _b(text: str) -> bytes:
+    """Paths and environment values as the OS gave them: not always UTF-8."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _stat(path: str) -> list[int] | None:
     try:
         st = os.stat(path)
@@ -44,7 +49,7 @@ def _tree(path: str, digest: hashlib._Hash) -> bool:
         dirs.sort()
         for name in sorted(files):
             full = os.path.join(folder, name)
-            digest.update(f"{full}\0{_stat(full)}\0".encode())
+            digest.update(_b(f"{full}\0{_stat(full)}\0"))
             count += 1
             if count > _MAX_SEARCH_PATH_FILES:
                 return False
@@ -58,37 +63,37 @@ def _search_path(digest: hashlib._Hash) -> bool:
         if "://" in target or target.startswith(("channel:", "flake:")):
             return False
         real = os.path.realpath(target)
-        digest.update(f"{entry}\0{real}\0".encode())
+        digest.update(_b(f"{entry}\0{real}\0"))
         if not real.startswith("/nix/store/") and os.path.isdir(real) and not _tree(real, digest):
             return False
         if not real.startswith("/nix/store/"):
-            digest.update(f"{_stat(real)}".encode())
+            digest.update(_b(f"{_stat(real)}"))
     return True
 
 
 def environment_key(config: Config) -> str | None:
     """Everything but the repository's files that can change a tag; None: do not cache."""
     digest = hashlib.sha256()
-    digest.update(f"{FORMAT}\0{__version__}\0".encode())
+    digest.update(_b(f"{FORMAT}\0{__version__}\0"))
     with open(eval_nix_file(), "rb") as handle:
         digest.update(handle.read())
-    digest.update(json.dumps([config.path, config.root, config.system, config.discover]).encode())
+    digest.update(_b(json.dumps([config.path, config.root, config.system, config.discover])))
     digest.update(config.text)
     for image in config.images:
-        digest.update(repr(image).encode())
+        digest.update(_b(repr(image)))
         for path in (image.nix, image.flake):
             if path and os.path.exists(path):
-                digest.update(f"{path}\0{_stat(path)}\0".encode())
+                digest.update(_b(f"{path}\0{_stat(path)}\0"))
     for tool in ("nix-instantiate", "nix"):
         found = shutil.which(tool)
         real = os.path.realpath(found) if found else ""
-        digest.update(f"{tool}\0{found}\0{real}\0{_stat(real) if real else None}\0".encode())
+        digest.update(_b(f"{tool}\0{found}\0{real}\0{_stat(real) if real else None}\0"))
     for name in sorted(os.environ):
         if name.startswith(("NIX", "XDG_CONFIG")) or name in ("HOME", "USER"):
-            digest.update(f"{name}={os.environ[name]}\0".encode())
+            digest.update(_b(f"{name}={os.environ[name]}\0"))
     config_home = os.environ.get("XDG_CONFIG_HOME", os.path.expanduser("~/.config"))
     for path in (*_NIX_CONF_FILES, os.path.join(config_home, "nix", "nix.conf")):
-        digest.update(f"{path}\0{_stat(path)}\0".encode())
+        digest.update(_b(f"{path}\0{_stat(path)}\0"))
     nixpkgs_home = os.path.join(config_home, "nixpkgs")
     if os.path.isdir(nixpkgs_home) and not _tree(nixpkgs_home, digest):
         return None
@@ -115,12 +120,12 @@ def _fingerprint(repo: Repo, excluded: Iterable[str]) -> str:
     digest = hashlib.sha256()
     for rel in repo.files:
         if rel not in skip:
-            digest.update(f"{rel}\0{_stat(os.path.join(repo.root, rel))}\0".encode())
+            digest.update(_b(f"{rel}\0{_stat(os.path.join(repo.root, rel))}\0"))
     return digest.hexdigest()
 
 
 def _cache_file(repo: Repo, config: Config) -> str:
-    name = hashlib.sha256(f"{config.path}\0{config.root}".encode()).hexdigest()[:16]
+    name = hashlib.sha256(_b(f"{config.path}\0{config.root}")).hexdigest()[:16]
     return os.path.join(repo.git_dir, "nix-tag-check", f"{name}.json")
 
 

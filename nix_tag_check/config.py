@@ -318,7 +318,7 @@ def from_options(images: list[str], base: str, system: str | None) -> Config:
         if any(other.repository == spec.repository for other in specs):
             raise ConfigError("--image", f"duplicate image name {spec.name}")
         specs.append(spec)
-    text = "\0".join(images).encode()
+    text = "\0".join(images).encode("utf-8", "surrogateescape")
     return Config(base, None, tuple(specs), system=system or DEFAULT_SYSTEM, text=text)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 import stat
@@ -11,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from . import encoding, prefilter
 from .yaml_tree import LocatedError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -168,15 +168,6 @@ def select(
     return Selection(list(dict.fromkeys(result)), tuple(unmatched))
 
 
-def mentions_file(path: str, needles: Sequence[bytes]) -> bool:
-    """Whether the file holds any needle, without reading it whole into memory."""
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return False
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return any(data.find(n) != -1 for n in needles)
-
-
 def _position(raw: bytes, offset: int) -> tuple[int, int]:
     line = raw.count(b"\n", 0, offset) + 1
     column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
@@ -195,18 +186,63 @@ def resolve_target(path: str, boundary: str) -> str:
     real = os.path.join(_real_folder(folder), name)
     if os.path.islink(real):
         real = os.path.realpath(real)
-    if real != path:
-        inside = real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
-        if not inside:
-            raise FileProblem(f"symlink points outside the repository (to {real}); not followed")
+    inside = real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
+    if not inside and real != path:
+        raise FileProblem(f"symlink points outside the repository (to {real}); not followed")
+    if not inside:
+        raise FileProblem(f"file is outside the repository ({boundary}); not checked")
     return real
+
+
+def distinct(paths: Sequence[str], boundary: str) -> list[str]:
+    """Each real file once: a link to a manifest inside the repository is that manifest
+    (named as itself when it is checked too), so it is reported and fixed once."""
+    by_target: dict[str, str] = {}
+    for path in paths:
+        try:
+            target = resolve_target(path, boundary)
+        except FileProblem:
+            target = path  # reported when it is read
+        if target not in by_target or path == target:
+            by_target[target] = path
+    order = {path: index for index, path in enumerate(paths)}
+    return sorted(by_target.values(), key=order.__getitem__)
 
 
 @dataclass(frozen=True)
 class Manifest:
     path: str  # the real file (symlinks inside the repository resolved)
     raw: bytes
-    text: str
+    text: str  # decoded; a BOM stays its first character
+    codec: str = encoding.UTF8  # write the fixed text back in this encoding
+
+    def encode(self, text: str) -> bytes:
+        return encoding.encode(text, self.codec)
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    """(text, codec) of a manifest, or a FileProblem at the first byte that is not text."""
+    codec, bom = encoding.detect(raw[:4])
+    if codec == encoding.UTF8 and b"\0" in raw:
+        where = _position(raw, raw.index(b"\0"))
+        raise FileProblem("binary file (contains NUL bytes); exclude it", *where)
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        if codec != encoding.UTF8 and not bom:  # NULs that do not make UTF-16/32 text
+            raise FileProblem("binary file (contains NUL bytes); exclude it",
+                              *_position(raw, raw.index(b"\0"))) from None
+        line, column = _text_position(raw[: exc.start].decode(codec, "replace"))
+        raise FileProblem(f"not {encoding.name(codec)} text", line, column) from None
+    if "\0" in text:
+        raise FileProblem("binary file (contains NUL characters); exclude it",
+                          *_text_position(text[: text.index("\0")]))
+    return text, codec
+
+
+def _text_position(before: str) -> tuple[int, int]:
+    """1-based line and column just after `before`."""
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
 
 
 def read(path: str, boundary: str, needles: Sequence[str], max_size: int) -> Manifest | None:
@@ -217,14 +253,13 @@ def read(path: str, boundary: str, needles: Sequence[str], max_size: int) -> Man
     if not os.path.lexists(path):
         raise FileProblem("no such file")
     real = resolve_target(path, boundary)
-    byte_needles = [n.encode() for n in needles]
     try:
         st = os.stat(real)
         if not stat.S_ISREG(st.st_mode):
             return None  # a folder, a device, a FIFO: nothing to check, nothing to block on
         size = st.st_size
         if size > max_size:
-            if mentions_file(real, byte_needles):
+            if prefilter.mentions_file(real, needles):
                 raise FileProblem(
                     f"file is {size} bytes, over the limit of {max_size} (max-file-size in "
                     "the config or --max-file-size); raise it or exclude the file"
@@ -234,13 +269,7 @@ def read(path: str, boundary: str, needles: Sequence[str], max_size: int) -> Man
             raw = handle.read()
     except OSError as exc:
         raise FileProblem(f"cannot read: {exc.strerror}") from None
-    if not any(n in raw for n in byte_needles):
+    if not prefilter.mentions(raw, needles):
         return None
-    if b"\0" in raw:
-        where = _position(raw, raw.index(b"\0"))
-        raise FileProblem("binary file (contains NUL bytes); exclude it", *where)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileProblem("not UTF-8 text", *_position(raw, exc.start)) from None
-    return Manifest(real, raw, text)
+    text, codec = _decode(raw)
+    return Manifest(real, raw, text, codec)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -139,10 +142,14 @@ def expected_tags(
 
 
 def _display(path: str) -> str:
-    """Relative to the working folder when inside it, as pre-commit users read paths."""
+    """Relative to the working folder when inside it, as pre-commit users read paths.
+
+    A name that is not UTF-8 shows its odd bytes as `\\xe9`: printable everywhere.
+    """
     prefix = os.getcwd().rstrip(os.sep) + os.sep
     rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path)
-    return path if rel.startswith("..") else rel.replace(os.sep, "/")
+    shown = path if rel.startswith("..") else rel.replace(os.sep, "/")
+    return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _check_file(
@@ -171,7 +178,7 @@ def _check_file(
             sys.stdout.writelines(report.unified_diff(rel, manifest.text, fixed))
             return True
         try:
-            patch.write_atomic(manifest.path, fixed.encode("utf-8"), manifest.raw)
+            patch.write_atomic(manifest.path, manifest.encode(fixed), manifest.raw)
         except patch.ChangedOnDisk:
             out.error("file changed while it was being checked; left as it is, run again", shown)
             return False
@@ -196,7 +203,7 @@ def _prepare(
     config = load_config(args, tree.root if tree else None)
     if tree is None or not tree.contains(os.path.realpath(config.root)):
         tree = files.git_tree(config.root)  # --config in another repository
-    boundary = tree.root if tree else config.root
+    boundary = tree.root if tree else os.path.realpath(config.root)
     selection = None
     if not args.print_expected:
         selection = files.select(
@@ -231,7 +238,7 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     for item in evaluated:
         out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
     stale = False
-    paths = selection.paths
+    paths = files.distinct(selection.paths, boundary)
     for path in paths:
         stale |= _check_file(path, args, checker, boundary, out)
     if not args.files:
@@ -243,15 +250,41 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     return 1 if stale else 0
 
 
+def _safe_stdio() -> None:
+    """Text from the OS (file names, Nix's messages) may not be UTF-8: never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _closed_pipe() -> int:
+    """`nix-tag-check | head`: the reader left. Stop quietly, as a C tool killed by SIGPIPE
+    would (the shell shows 128 + 13); files already fixed were each written whole."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):  # the exit-time flush must not fail again
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
         return exc.code if isinstance(exc.code, int) else 2
+    _safe_stdio()
     out = report.Reporter(
         format="text" if args.diff else args.format, fixing=args.fix, quiet=args.quiet,
         verbose=args.verbose, color=report.use_color(sys.stdout),
     )
     if args.diff:
         out.out = sys.stderr  # stdout carries the patch only
-    return _run(args, out)
+    try:
+        return _run(args, out)
+    except BrokenPipeError:
+        return _closed_pipe()
+    except KeyboardInterrupt:  # Nix processes are stopped; a file is whole or untouched
+        with contextlib.suppress(OSError):
+            print("interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT

@@ -102,15 +102,25 @@ def _signals_deferred() -> Iterator[list[int]]:
             os.kill(os.getpid(), signum)
 
 
+def _keep_owner(temporary: str, st: os.stat_result) -> None:
+    """The original's owner and group on the new file; only the group when we may not."""
+    try:
+        os.chown(temporary, st.st_uid, st.st_gid)
+    except PermissionError:
+        with contextlib.suppress(OSError):  # a group we are not in: as `sed -i`, go on
+            os.chown(temporary, -1, st.st_gid)
+
+
 def write_atomic(path: str, data: bytes, original: bytes) -> None:
-    """Replace `path` by `data` through a temporary file and a rename, keeping its mode.
+    """Replace `path` by `data` through a temporary file and a rename, keeping its mode,
+    owner and group (as far as we may: `sed -i` does the same).
 
     Refuses (ChangedOnDisk) when the file no longer holds `original`.
     """
     import tempfile  # only a fix needs it: keep it off the start-up of every check
 
     with _signals_deferred():
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        st = os.stat(path)
         directory = os.path.dirname(os.path.abspath(path))
         fd, temporary = tempfile.mkstemp(
             prefix=f".{os.path.basename(path)}.", suffix=".nix-tag-check", dir=directory
@@ -120,7 +130,8 @@ def write_atomic(path: str, data: bytes, original: bytes) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(temporary, mode)
+            _keep_owner(temporary, st)
+            os.chmod(temporary, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id
             with open(path, "rb") as handle:
                 if handle.read() != original:
                     raise ChangedOnDisk(path)
