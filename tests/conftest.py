@@ -14,6 +14,7 @@ from nix_tag_check.reference import parse_repository
 from nix_tag_check.scan import Expected
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
 HELLO = "registry.example.com/team/hello"
 API = "ghcr.io/acme/api"
 HELLO_TAG = "bhvhf4ndzxgqnlwzv5s272i5xs2qs6v0"
@@ -51,11 +52,7 @@ def git(cwd: Path, *args: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A throwaway Git repository holding a copy of tests/fixtures/repo, as the cwd."""
-    root = tmp_path / "repo"
-    shutil.copytree(FIXTURES / "repo", root)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "init")
+    root = committed_copy(FIXTURES / "repo", tmp_path / "repo")
     monkeypatch.chdir(root)
     return root
 
@@ -72,3 +69,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", f"YAML test suite: {sum(counts.values())} cases")
         for outcome, count in sorted(counts.items()):
             terminalreporter.write_line(f"{count:5d}  {outcome}")
+
+
+def committed_copy(source: Path, dest: Path) -> Path:
+    """A new Git repository at `dest` holding `source`'s files, all committed on `main`."""
+    shutil.copytree(source, dest)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "init")
+    return dest
+
+
+def copy_of_this_repository(dest: Path) -> Path:
+    """This working tree's files (tracked or not ignored), as a checkout of the tool would have."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for rel in filter(None, listed.split("\0")):
+        if (ROOT / rel).is_file() and not rel.startswith(("tests/", "benchmarks/")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, git
+from conftest import FIXTURES, committed_copy, copy_of_this_repository, git
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,12 +22,7 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A user's repository with stale tags, everything committed."""
-    root = tmp_path / "project"
-    shutil.copytree(FIXTURES / "repo", root)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "init")
-    return root
+    return committed_copy(FIXTURES / "repo", tmp_path / "project")
 
 
 def _run(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
@@ -40,13 +35,7 @@ def _run(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[
 
 def _hook_repo(tmp_path: Path) -> tuple[Path, str]:
     """This working tree as a commit of its own, the way `pre-commit try-repo` makes one."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    shadow = tmp_path / "hook-repo"
-    for rel in filter(None, listed.split("\0")):
-        if (ROOT / rel).is_file() and not rel.startswith(("tests/", "benchmarks/")):
-            (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, shadow / rel)
+    shadow = copy_of_this_repository(tmp_path / "hook-repo")
     git(shadow, "init", "-q", "-b", "main")
     git(shadow, "add", "-A")
     git(shadow, "commit", "-q", "-m", "hook")
@@ -103,3 +92,54 @@ def test_hook_fails_when_a_configured_image_is_referenced_nowhere(
     assert (".nix-tag-check.yaml:6: registry.example.com/team/wroker: no checked file "
             "references this image") in result.stdout
     assert "exit code: 2" in result.stdout
+
+
+def _readme_snippet() -> str:
+    """The `.pre-commit-config.yaml` block of the README, byte for byte."""
+    readme = (ROOT / "README.md").read_text()
+    (snippet,) = re.findall(r"```yaml\n(# \.pre-commit-config\.yaml\n.*?)```", readme, re.DOTALL)
+    return snippet
+
+
+def _with_repo(snippet: str, repo: Path) -> str:
+    """The snippet with its `repo:` URL (where a user hosts the tool) pointed at `repo`."""
+    new, count = re.subn(r"(- repo: )\S+", lambda m: f"{m.group(1)}{repo}", snippet)
+    assert count == 1, snippet
+    return new
+
+
+def test_readme_snippet_runs_as_written_against_a_clone(
+    project: Path, pre_commit_home: Path, tmp_path: Path
+) -> None:
+    shadow, _ = _hook_repo(tmp_path)
+    (project / ".pre-commit-config.yaml").write_text(_with_repo(_readme_snippet(), shadow))
+    git(project, "add", "-A")
+    result = _run(["run", "--all-files"], project, pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "deploy/hello.yaml:16:18: registry.example.com/team/hello: tag" in result.stdout
+
+
+def _autoupdated(project: Path, home: Path, hook_repo: Path) -> str:
+    """The README snippet aimed at `hook_repo`, after `pre-commit autoupdate`."""
+    config = project / ".pre-commit-config.yaml"
+    config.write_text(_with_repo(_readme_snippet(), hook_repo))
+    result = _run(["autoupdate"], project, home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return config.read_text()
+
+
+def test_autoupdate_pins_the_readme_snippet_to_the_commit_without_tags(
+    project: Path, pre_commit_home: Path, tmp_path: Path
+) -> None:
+    shadow, rev = _hook_repo(tmp_path)
+    config = _autoupdated(project, pre_commit_home, shadow)
+    assert re.search(rf"^    rev: {rev}\b", config, re.MULTILINE), config
+
+
+def test_autoupdate_pins_the_readme_snippet_to_the_newest_release_tag(
+    project: Path, pre_commit_home: Path, tmp_path: Path
+) -> None:
+    shadow, _ = _hook_repo(tmp_path)
+    git(shadow, "tag", "v0.1.0")
+    config = _autoupdated(project, pre_commit_home, shadow)
+    assert re.search(r"^    rev: v0\.1\.0\b", config, re.MULTILINE), config
