@@ -141,12 +141,14 @@ def expected_tags(
     return evaluated, checker
 
 
-def _display(path: str) -> str:
+def _display(path: str, format: str) -> str:
     """Relative to the working folder when inside it, as pre-commit users read paths.
 
+    GitHub places annotations relative to the workspace, whatever folder the step ran in.
     A name that is not UTF-8 shows its odd bytes as `\\xe9`: printable everywhere.
     """
-    prefix = os.getcwd().rstrip(os.sep) + os.sep
+    base = os.environ.get("GITHUB_WORKSPACE") if format == "github" else None
+    prefix = (base or os.getcwd()).rstrip(os.sep) + os.sep
     rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path)
     shown = path if rel.startswith("..") else rel.replace(os.sep, "/")
     return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -157,7 +159,7 @@ def _check_file(
     out: report.Reporter,
 ) -> bool:
     """Check (and fix) one manifest; True when it had stale references."""
-    shown = _display(path)
+    shown = _display(path, args.format)
     analysis = checker.analyse(path)
     if analysis.error is not None:
         error = analysis.error
@@ -192,7 +194,7 @@ def _check_file(
 
 def _report_gaps(gaps: Sequence[coverage.Gap], out: report.Reporter) -> None:
     for gap in gaps:
-        out.error(gap.message, _display(gap.path) if gap.path else None, gap.line)
+        out.error(gap.message, _display(gap.path, out.format) if gap.path else None, gap.line)
 
 
 def _prepare(
