@@ -108,6 +108,15 @@ def set_scalar(text: str, node: yt.Scalar, value: str) -> Edit:
     return Edit(start, start + len(node.value), value, meaning)
 
 
+def empty_scalar(text: str, node: yt.Scalar) -> Edit:
+    """`key: value` -> `key: ""` (quotes kept if it had them): an empty string, never null."""
+    start = scalar_inner(text, node)
+    meaning = (SetValue(node.start, ""),)
+    if node.style:
+        return Edit(start, start + len(node.value), "", meaning)
+    return Edit(node.start, node.end, '""', meaning)
+
+
 def set_reference_tag(
     text: str, node: yt.Scalar, ref: Reference, tag: str, in_flow: bool
 ) -> Edit:

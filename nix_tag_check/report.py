@@ -24,7 +24,8 @@ def describe(finding: Finding, fixed: bool) -> str:
         text = (f"{finding.image}: tag '{finding.found}' is right but digest {finding.digest} "
                 f"cannot be checked without building ({finding.source})")
     if finding.digest:
-        text += "; digest removed" if fixed else "; --fix removes the digest"
+        done, todo = ("emptied", "empties") if finding.digest_emptied else ("removed", "removes")
+        text += f"; digest {done}" if fixed else f"; --fix {todo} the digest"
     return text
 
 

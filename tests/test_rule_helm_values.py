@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from conftest import expected_map
+from conftest import expected_map, fix_error
 
 from nix_tag_check.fix import fix_text
 from nix_tag_check.scan import ScanError
 
 EXPECTED = expected_map(hello="h2", api="a2")
 REPO = "repository: ghcr.io/acme/api\n"
+HEX = "ab" * 32
+D = f"sha256:{HEX}"
 
 
 @pytest.mark.parametrize(("source", "fixed"), (
@@ -31,6 +33,34 @@ REPO = "repository: ghcr.io/acme/api\n"
      "a: &t a2\nb:\n  repository: ghcr.io/acme/api\n  tag: *t\n"),
     ("repository: registry.example.com/team/hello\ntag: v1",
      "repository: registry.example.com/team/hello\ntag: h2"),
+    # the repository named by `image:` or `name:`, with or without `registry:`
+    ("registry: ghcr.io\nimage: acme/api\ntag: old\n",
+     "registry: ghcr.io\nimage: acme/api\ntag: a2\n"),
+    ("image: ghcr.io/acme/api\ntag: old\n", "image: ghcr.io/acme/api\ntag: a2\n"),
+    ("- {image: 'ghcr.io/acme/api', tag: '9.1'}\n", "- {image: 'ghcr.io/acme/api', tag: 'a2'}\n"),
+    ("name: ghcr.io/acme/api\ntag: old\n", "name: ghcr.io/acme/api\ntag: a2\n"),
+    ("image: ghcr.io/acme/api\ntag:\n", "image: ghcr.io/acme/api\ntag: a2\n"),
+    # an empty `repository:` is unset, as charts test it: `image:` names the repository
+    ('repository: ""\nregistry: ghcr.io\nimage: acme/api\ntag: old\n',
+     'repository: ""\nregistry: ghcr.io\nimage: acme/api\ntag: a2\n'),
+    # a repository naming its own registry is read alone (ingress-nginx's `repository:` form)
+    ("registry: registry.k8s.io\nrepository: ghcr.io/acme/api\ntag: old\n",
+     "registry: registry.k8s.io\nrepository: ghcr.io/acme/api\ntag: a2\n"),
+    # a set digest beside the tag is emptied: quotes, comments and the key stay
+    (f"{REPO}tag: old\ndigest: {D}\n", f'{REPO}tag: a2\ndigest: ""\n'),
+    (f"{REPO}tag: old\ndigest: '{D}'  # pinned\n", f"{REPO}tag: a2\ndigest: ''  # pinned\n"),
+    (f'{REPO}tag: a2\ndigest: "{D}"\n', f'{REPO}tag: a2\ndigest: ""\n'),
+    (f"{REPO}tag: old\nsha: {HEX}\n", f'{REPO}tag: a2\nsha: ""\n'),
+    (f"{REPO}tag: old\ndigest: &d {D}\n", f'{REPO}tag: a2\ndigest: &d ""\n'),
+    (f"{{repository: ghcr.io/acme/api, tag: old, digest: '{D}'}}\n",
+     "{repository: ghcr.io/acme/api, tag: a2, digest: ''}\n"),
+    (f"registry: ghcr.io\nimage: acme/api\ntag: old\ndigest: {D}\ndigestChroot: {D}\n",
+     f'registry: ghcr.io\nimage: acme/api\ntag: a2\ndigest: ""\ndigestChroot: {D}\n'),
+    # merge keys: a base's digest is emptied once; a merging mapping's own digest too
+    (f"a: &b\n  repository: ghcr.io/acme/api\n  tag: old\n  digest: {D}\nb:\n  <<: *b\n",
+     'a: &b\n  repository: ghcr.io/acme/api\n  tag: a2\n  digest: ""\nb:\n  <<: *b\n'),
+    (f"a: &b\n  repository: ghcr.io/acme/api\n  tag: a2\nb:\n  <<: *b\n  digest: {D}\n",
+     'a: &b\n  repository: ghcr.io/acme/api\n  tag: a2\nb:\n  <<: *b\n  digest: ""\n'),
 ))
 def test_fixes(source: str, fixed: str) -> None:
     assert fix_text(source, EXPECTED) == fixed
@@ -44,6 +74,17 @@ def test_fixes(source: str, fixed: str) -> None:
     "registry: docker.io\nrepository: acme/api\ntag: old\n",
     "repository: not a name\ntag: old\n",
     f"a:\n  {REPO}b:\n  tag: old\n",
+    f'{REPO}tag: a2\ndigest: ""\n',
+    f"{REPO}tag: a2\ndigest:\n",
+    f"{REPO}tag: a2\ndigest: ~\nsha: null\n",
+    f"repository: ghcr.io/acme/other\ntag: old\ndigest: {D}\n",
+    f"registry: ghcr.io\nimage: acme/api\ntag: a2\ndigestChroot: {D}\n",
+    "image: ghcr.io/acme/other\ntag: old\n",
+    "- {image: 'alpine', tag: '3.6'}\n",
+    "image: ghcr.io/acme/api\ntag: a2\n",
+    "name: api\nimage: ghcr.io/acme/api:a2\n",
+    "registry: registry.k8s.io\nimage: ghcr.io/acme/api\ntag: old\n",
+    f"image: ghcr.io/acme/api:a2\ndigest: {D}\n",
 ))
 def test_leaves_alone(source: str) -> None:
     assert fix_text(source, EXPECTED) == source
@@ -54,3 +95,15 @@ def test_refuses_a_tag_shared_by_two_images() -> None:
               "b:\n  repository: registry.example.com/team/hello\n  tag: *t\n")
     with pytest.raises(ScanError, match="tag of both"):
         fix_text(source, EXPECTED)
+
+
+@pytest.mark.parametrize(("source", "error"), (
+    ("image: ghcr.io/acme/api:old\ntag: v1\n", "1:8: this image has a tag or digest"),
+    (f"repository: ghcr.io/acme/api@{D}\ntag: v1\n", "1:13: this repository has a tag or"),
+    ("a: &b\n  digest: sha256:x\n"
+     "c:\n  <<: *b\n  repository: ghcr.io/acme/api\n  tag: a2\n"
+     "d:\n  <<: *b\n  repository: registry.example.com/team/hello\n  tag: h2\n",
+     "2:11: this digest pins both"),
+))
+def test_refuses(source: str, error: str) -> None:
+    assert fix_error(source, EXPECTED).startswith(error)

@@ -2,7 +2,8 @@
 
 1. kustomize    (each document root)   entries of a kustomization's `images:`
 2. image_key    (each mapping's pairs) any `image:` key
-3. helm_values  (each mapping)         `repository:` / `registry:` beside `tag:`
+3. helm_values  (each mapping)         `repository:`/`image:`/`name:` (and `registry:`)
+                                       beside `tag:`, and a digest beside them
 4. marker       (the text)             `# nix-tag-check: IMAGE` comments
 
 A scalar reported by one rule is claimed: later rules skip it (or refuse it when it would
@@ -33,9 +34,12 @@ def run(
     for root in roots:
         findings.extend(kustomize.check(ctx, root, kustomization_file))
     for mapping in _index(ctx, roots):
+        keys = ctx.merged(mapping)
+        chart_image = helm_values.names_an_image(keys)
         for key, value in _own_pairs(mapping):
-            findings.extend(image_key.check(ctx, key, value))
-        findings.extend(helm_values.check(ctx, mapping))
+            if not (chart_image and key.value == "image"):  # a repository beside `tag:`
+                findings.extend(image_key.check(ctx, key, value))
+        findings.extend(helm_values.check(ctx, keys))
     findings.extend(marker.check(ctx))
     findings.sort(key=lambda f: (f.line, f.column))
     return findings

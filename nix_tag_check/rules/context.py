@@ -35,6 +35,7 @@ class Finding:
     source: str
     kind: str  # image | kustomize | helm | marker
     digest: str | None = None
+    digest_emptied: bool = False  # the digest's key stays, with an empty value
     edits: list[edits.Edit] = field(default_factory=list)
 
     @property

@@ -1,4 +1,13 @@
-"""Rule: a Helm-values mapping, `repository:` (and optionally `registry:`) beside `tag:`."""
+"""Rule: a Helm-values mapping that names an image as charts read it, beside `tag:`.
+
+The repository is the first of `repository:`, `image:` and `name:` that holds a non-empty
+string (a chart's `{{ if .repository }}...{{ else }}{{ .registry }}/{{ .image }}` picks so),
+prefixed by a `registry:` of the same mapping. These keys stay as they are; `tag:` gets the
+tag. A digest beside it (`digest:`; `sha:` in kube-prometheus-stack and grafana) wins over
+the tag wherever charts render it (bitnami, ingress-nginx, traefik...), so a pinned one is
+emptied (`digest: ""`) and said: the key stays, as the chart's own values file and schema
+have it, and every chart reads an empty string as "no digest".
+"""
 
 from __future__ import annotations
 
@@ -6,27 +15,104 @@ from collections.abc import Iterator
 
 from .. import edits
 from .. import yaml_tree as yt
-from .context import Context, Finding
+from ..errors import ScanError
+from ..reference import ReferenceError, parse_reference
+from .context import Context, Expected, Finding
+
+REPOSITORY_KEYS = ("repository", "image", "name")
+DIGEST_KEYS = ("digest", "sha")
+_NULLS = ("~", "null", "Null", "NULL")
 
 
-def _name(keys: dict[str, yt.Node], repository: yt.Scalar) -> str:
-    """`registry/repository`, or the repository alone when there is no registry."""
+def _unset(node: yt.Scalar) -> bool:
+    """An empty or null value: what a chart's `{{ if .digest }}` takes for unset."""
+    return node.value == "" or (node.style == "" and node.value in _NULLS)
+
+
+def names_an_image(keys: dict[str, yt.Node]) -> bool:
+    """A mapping with a `tag:` value: its `image:` is a repository, never a whole reference."""
+    return isinstance(keys.get("tag"), yt.Scalar)
+
+
+def _repository(keys: dict[str, yt.Node]) -> tuple[str, yt.Scalar] | None:
+    for key in REPOSITORY_KEYS:
+        node = keys.get(key)
+        if isinstance(node, yt.Scalar) and not _unset(node):
+            return key, node
+    return None
+
+
+def _names(keys: dict[str, yt.Node], key: str, repository: str) -> list[str]:
+    """`registry/repository`; also `repository:` alone when it names a registry of its own,
+    as ingress-nginx renders it."""
     registry = keys.get("registry")
-    if isinstance(registry, yt.Scalar) and registry.value:
-        return f"{registry.value.rstrip('/')}/{repository.value}"
-    return repository.value
+    if not isinstance(registry, yt.Scalar) or _unset(registry):
+        return [repository]
+    first = repository.split("/", 1)[0]
+    own = "/" in repository and ("." in first or ":" in first or first == "localhost")
+    alone = [repository] if own and key == "repository" else []
+    return [f"{registry.value.rstrip('/')}/{repository}", *alone]
 
 
-def check(ctx: Context, mapping: yt.Mapping) -> Iterator[Finding]:
-    keys = ctx.merged(mapping)  # every mapping: merge keys can bring these in
-    repository, tag = keys.get("repository"), keys.get("tag")
-    if not isinstance(repository, yt.Scalar) or not isinstance(tag, yt.Scalar):
+def _image(ctx: Context, keys: dict[str, yt.Node], key: str, node: yt.Scalar) -> Expected | None:
+    for name in _names(keys, key, node.value):
+        try:
+            ref = parse_reference(name)
+        except ReferenceError:
+            continue
+        exp = ctx.expected.get(ref.repository)
+        if exp is not None and (ref.tag is not None or ref.digest is not None):
+            raise ScanError(
+                f"this {key} has a tag or digest of its own beside a `tag:` key, and a chart "
+                "renders both: write the repository alone", node.line + 1, node.column + 1,
+            )
+        if exp is not None:
+            return exp
+    return None
+
+
+def pinned_digests(ctx: Context, keys: dict[str, yt.Node], exp: Expected) -> list[yt.Scalar]:
+    """The set digests beside a tag not yet emptied for `exp` (one scalar, one image)."""
+    found = []
+    for key in DIGEST_KEYS:
+        node = keys.get(key)
+        if not isinstance(node, yt.Scalar) or _unset(node):
+            continue
+        other = ctx.claimed.get(id(node))
+        if other is not None and other != exp.name:
+            raise ScanError(
+                f"this digest pins both {other} and {exp.name} (shared through an anchor or "
+                "a merge key): give each image its own", node.line + 1, node.column + 1,
+            )
+        if other is None:
+            found.append(node)
+    return found
+
+
+def unpin(ctx: Context, item: Finding, digests: list[yt.Scalar]) -> None:
+    """Empty each digest (the finding says the first), claimed for the finding's image."""
+    for node in digests:
+        ctx.claimed[id(node)] = item.image
+        item.edits.append(edits.empty_scalar(ctx.text, node))
+    if digests:
+        item.digest, item.digest_emptied = digests[0].value, True
+
+
+def check(ctx: Context, keys: dict[str, yt.Node]) -> Iterator[Finding]:
+    """`keys`: the mapping's merged keys (merge keys can bring any of these in)."""
+    tag, repository = keys.get("tag"), _repository(keys)
+    if not isinstance(tag, yt.Scalar) or repository is None:
         return
-    exp = ctx.image_named(_name(keys, repository))
-    if exp is None or ctx.taken(tag, exp):
+    exp = _image(ctx, keys, *repository)
+    if exp is None:
         return
+    fresh_tag = not ctx.taken(tag, exp)
+    digests = pinned_digests(ctx, keys, exp)
+    if not fresh_tag and not digests:
+        return  # reported where the shared tag was first found
     found = tag.value or None
-    item = ctx.finding(tag, exp, found, "helm")
-    if found != exp.tag:
+    item = ctx.finding(tag if fresh_tag else digests[0], exp, found, "helm")
+    if fresh_tag and found != exp.tag:
         item.edits.append(edits.set_scalar(ctx.text, tag, exp.tag))
+    unpin(ctx, item, digests)
     yield item
