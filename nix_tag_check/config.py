@@ -8,13 +8,13 @@ import re
 from dataclasses import dataclass, field
 
 from . import yaml_tree as yt
-from .reference import ReferenceError, Repository, parse_repository
+from .reference import REGISTRY_HOST_RE, ReferenceError, Repository, parse_repository
 
 CONFIG_NAME = ".nix-tag-check.yaml"
 DEFAULT_SYSTEM = "x86_64-linux"
 DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
 TAG_SOURCES = ("auto", "outPath", "imageTag")
-_TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size"}
+_TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size", "insecure-registries"}
 _IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args", "required"}
 _SYSTEM_RE = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
 
@@ -53,6 +53,7 @@ class Config:
     exclude: tuple[str, ...] = ()
     system: str = DEFAULT_SYSTEM
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    insecure_registries: tuple[str, ...] = ()  # hosts --registry may reach without TLS checks
     discover: bool = False  # no images configured: take them from flake.nix or default.nix
     text: bytes = field(default=b"", repr=False)  # the config's bytes (part of the cache key)
 
@@ -230,6 +231,18 @@ def _check_flake_dir(flake: str, where: str) -> None:
         raise ConfigError(where, f"no flake.nix in {local}")
 
 
+def _insecure(path: str, node: yt.Node) -> tuple[str, ...]:
+    """Registry hosts (`host` or `host:port`) that --registry may reach without verified TLS."""
+    if not isinstance(yt.resolve(node), yt.Sequence | yt.Scalar):
+        raise ConfigError(_where(path, node), "insecure-registries must be a list of hosts")
+    hosts = _strings(path, node, "insecure-registries")
+    for host in hosts:
+        if not REGISTRY_HOST_RE.fullmatch(host):
+            raise ConfigError(_where(path, node), f"insecure-registries: {host!r} is not a "
+                              "registry host (host or host:port, no scheme or path)")
+    return hosts
+
+
 def load(path: str) -> Config:
     """Read and check a config file; every problem is a ConfigError naming its line."""
     try:
@@ -269,6 +282,8 @@ def load(path: str) -> Config:
             raise ConfigError(_where(path, keys["max-file-size"]), "max-file-size is bytes (> 0)")
         max_size = int(value)
     globs = _strings(path, keys["files"], "files") if "files" in keys else ()
+    insecure = _insecure(path, keys["insecure-registries"]) if "insecure-registries" in keys \
+        else ()
     return Config(
         root=root_dir,
         path=os.path.abspath(path),
@@ -278,6 +293,7 @@ def load(path: str) -> Config:
         exclude=_strings(path, keys["exclude"], "exclude") if "exclude" in keys else (),
         system=system,
         max_file_size=max_size,
+        insecure_registries=insecure,
         text=raw,
     )
 

@@ -22,6 +22,7 @@ _REFERENCE_RE = re.compile(
     rf"(?:@(?P<digest>{_DIGEST}))?",
     re.ASCII,
 )
+REGISTRY_HOST_RE = re.compile(_DOMAIN, re.ASCII)
 _NAME_RE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH})", re.ASCII)
 NIX_HASH_RE = re.compile(r"[0-9a-df-np-sv-z]{32}")
 

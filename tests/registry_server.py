@@ -21,6 +21,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 START_TRIES = 400  # x 0.05 s: how long a slow machine may take to open the port
@@ -40,6 +42,7 @@ class Registry:
                  host_ip: str = "127.0.0.1", log_level: str = "warn",
                  token: TokenServer | None = None):
         self.root, self.token = root, token
+        root.mkdir(parents=True, exist_ok=True)
         self.user, self.password = user, password
         self.port = free_port()
         self.host = f"{host_ip}:{self.port}"
@@ -102,6 +105,19 @@ class Registry:
             command[3:3] = ["--dest-creds", f"{self.user}:{self.password}"]
         subprocess.run(command, check=True, capture_output=True, timeout=SKOPEO_TIMEOUT)
         return digest_file.read_text().strip()
+
+
+@contextmanager
+def running(root: Path, path: str, tag: str, user: str | None = None,
+            password: str | None = None, host_ip: str = "127.0.0.1",
+            ) -> Iterator[tuple[Registry, str]]:
+    """A registry holding one small image at `path:tag`, and the digest it was pushed as."""
+    server = Registry(root, user, password, host_ip=host_ip)
+    try:
+        server.start()
+        yield server, server.push(oci_layout(root / "layout"), path, tag)
+    finally:
+        server.stop()
 
 
 def _blob(blobs: Path, data: bytes) -> dict[str, object]:

@@ -5,39 +5,30 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from registry_server import Registry, TokenServer, oci_layout
+from registry_server import Registry, TokenServer, oci_layout, running
 
-from nix_tag_check import registry
+from nix_tag_check import config as cfg
+from nix_tag_check import registry, registry_gate
+from nix_tag_check.config import ImageSpec
+from nix_tag_check.reference import parse_repository
 from nix_tag_check.registry import Answer, ImageRef, Outcome
 from nix_tag_check.registry_challenge import parse_challenge
 
 TAG = "0c3vh8lmz4ld1rq5jr0yb9xq7fxsxk3w"
 
 
-@pytest.fixture(autouse=True)
-def no_user_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test reads the credentials of whoever runs it."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for name in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "DOCKER_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+pytestmark = pytest.mark.usefixtures("no_user_credentials")
 
 
 def _served(root: Path, user: str | None = None, password: str | None = None,
             host_ip: str = "127.0.0.1") -> Iterator[tuple[Registry, str]]:
-    server = Registry(root, user, password, host_ip=host_ip)
-    try:
-        server.start()
-        digest = server.push(oci_layout(root / "layout"), "acme/api", TAG)
-        yield server, digest
-    finally:
-        server.stop()
+    with running(root, "acme/api", TAG, user, password, host_ip) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +304,95 @@ def test_credentials_the_token_service_refuses_are_an_error(
     answer = ask(ImageRef(server.host, "acme/api", TAG))
     assert answer.reason == (f"registry {server.host} refused the credentials of 'alice' "
                              f"from {auth}; log in again")
+
+
+def _spec(name: str) -> ImageSpec:
+    return ImageSpec(name, parse_repository(name), "auto", "x86_64-linux", (), "default.nix#x")
+
+
+API, WORKER = _spec("ghcr.io/acme/api"), _spec("ghcr.io/acme/worker")
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("values, images, digests", [
+    ([DIGEST], [API], {API.repository: DIGEST}),
+    ([f"ghcr.io/acme/api@{DIGEST}"], [API, WORKER], {API.repository: DIGEST}),
+    ([f"ghcr.io/acme/worker:{TAG}@{DIGEST}"], [API, WORKER], {WORKER.repository: DIGEST}),
+    ([], [API], {}),
+])
+def test_parse_digests(values: list[str], images: list[ImageSpec], digests: dict) -> None:
+    assert registry_gate.parse_digests(values, images) == digests
+
+
+@pytest.mark.parametrize("values, message", [
+    ([DIGEST], "name the image (NAME@sha256:...) when more than one is configured"),
+    ([f"ghcr.io/acme/other@{DIGEST}"], "ghcr.io/acme/other is not a configured image"),
+    (["ghcr.io/acme/api@sha256:abc"], "expected NAME@sha256:<64 hex digits>"),
+    (["sha1:" + "a" * 40], "expected NAME@sha256:<64 hex digits>"),
+    ([f"Acme/API@{DIGEST}"], "invalid image reference 'Acme/API'"),
+])
+def test_parse_digests_refuses(values: list[str], message: str) -> None:
+    with pytest.raises(registry_gate.DigestOptionError, match=re.escape(message)):
+        registry_gate.parse_digests(values, [API, WORKER])
+
+
+def _place(host: str, path: str, tag: str, line: int) -> registry_gate.Place:
+    name = f"{host}/{path}"
+    return registry_gate.Place("deploy/app.yaml", line, 18, name, parse_repository(name), tag)
+
+
+def test_gate_reports_each_place_of_a_missing_reference(
+    open_registry: tuple[Registry, str],
+) -> None:
+    server, _ = open_registry
+    places = [_place(server.host, "acme/api", TAG, 3), _place(server.host, "acme/api", "x", 9),
+              _place(server.host, "acme/api", "x", 20)]
+    problems = registry_gate.check(places, {}, ())
+    assert [(p.place.line, p.kind, p.message) for p in problems] == [
+        (9, "missing", f"{server.host}/acme/api:x not found in the registry"),
+        (20, "missing", f"{server.host}/acme/api:x not found in the registry"),
+    ]
+
+
+def test_gate_compares_the_digest_the_build_pushed(open_registry: tuple[Registry, str]) -> None:
+    server, digest = open_registry
+    place = _place(server.host, "acme/api", TAG, 3)
+    assert registry_gate.check([place], {place.repository: digest}, ()) == []
+    [problem] = registry_gate.check([place], {place.repository: DIGEST}, ())
+    assert (problem.kind, problem.digest) == ("digest", digest)
+    assert problem.message == (f"{server.host}/acme/api:{TAG} is {digest} in the registry, "
+                               f"not {DIGEST} (--registry-digest)")
+
+
+def test_gate_reports_an_unreachable_registry_once_per_reference() -> None:
+    places = [_place("127.0.0.1:1", "acme/api", TAG, line) for line in (3, 9)]
+    [problem] = registry_gate.check(places, {}, ())
+    assert problem.is_error and problem.place.line == 3
+    assert problem.message.startswith(f"127.0.0.1:1/acme/api:{TAG}: registry 127.0.0.1:1 "
+                                      "cannot be reached")
+
+
+def _config(tmp_path: Path, insecure: str) -> Path:
+    (tmp_path / "default.nix").write_text("{}\n")
+    path = tmp_path / ".nix-tag-check.yaml"
+    path.write_text("images:\n  - name: reg.example.com/acme/api\n    nix: default.nix\n"
+                    f"insecure-registries: {insecure}\n")
+    return path
+
+
+def test_config_lists_insecure_registries(tmp_path: Path) -> None:
+    config = cfg.load(str(_config(tmp_path, "[reg.example.com:5000, 10.0.0.7]")))
+    assert config.insecure_registries == ("reg.example.com:5000", "10.0.0.7")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("[https://reg.example.com]", "insecure-registries: 'https://reg.example.com' is not a "
+     "registry host (host or host:port, no scheme or path)"),
+    ("[reg.example.com/ns]", "insecure-registries: 'reg.example.com/ns' is not a registry host"),
+    ("{a: b}", "insecure-registries must be a list of hosts"),
+])
+def test_config_refuses_insecure_registries_that_are_not_hosts(
+    tmp_path: Path, value: str, message: str,
+) -> None:
+    with pytest.raises(cfg.ConfigError, match=re.escape(f".nix-tag-check.yaml:4: {message}")):
+        cfg.load(str(_config(tmp_path, value)))
