@@ -14,7 +14,9 @@ CONFIG_NAME = ".nix-tag-check.yaml"
 DEFAULT_SYSTEM = "x86_64-linux"
 DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
 TAG_SOURCES = ("auto", "outPath", "imageTag")
-_TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size", "insecure-registries"}
+_TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size", "insecure-registries",
+             "sources"}
+SOURCES = ("tracked", "worktree")
 _IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args", "required"}
 _SYSTEM_RE = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
 
@@ -55,6 +57,7 @@ class Config:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     insecure_registries: tuple[str, ...] = ()  # hosts --registry may reach without TLS checks
     discover: bool = False  # no images configured: take them from flake.nix or default.nix
+    sources: str = "tracked"  # tracked: what a clean clone holds; worktree: the files as they lie
     text: bytes = field(default=b"", repr=False)  # the config's bytes (part of the cache key)
 
 
@@ -284,6 +287,10 @@ def load(path: str) -> Config:
     globs = _strings(path, keys["files"], "files") if "files" in keys else ()
     insecure = _insecure(path, keys["insecure-registries"]) if "insecure-registries" in keys \
         else ()
+    sources = _string(path, keys["sources"], "sources") if "sources" in keys else "tracked"
+    if sources not in SOURCES:
+        raise ConfigError(_where(path, keys["sources"]),
+                          f"sources must be one of {', '.join(SOURCES)}")
     return Config(
         root=root_dir,
         path=os.path.abspath(path),
@@ -294,6 +301,7 @@ def load(path: str) -> Config:
         system=system,
         max_file_size=max_size,
         insecure_registries=insecure,
+        sources=sources,
         text=raw,
     )
 

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cache, check, coverage, files, nix_eval, patch, report
+from . import __version__, check, coverage, evaluation, files, nix_eval, patch, report
 from . import config as cfg
 from . import yaml_tree as yt
 
@@ -122,23 +122,9 @@ def expected_tags(
     config: cfg.Config, use_cache: bool, timeout: float, tree: files.GitTree | None,
     boundary: str, out: report.Reporter,
 ) -> tuple[list[nix_eval.Evaluated], check.Checker]:
-    """Evaluate, or reuse a cache entry whose inputs are all unchanged."""
-    repo = cache.open_repo(tree) if use_cache else None
-    env_key = cache.environment_key(config) if repo else None
-    if repo and env_key:
-        entry = cache.read(repo, env_key, config)
-        evaluated = cache.from_json(entry.results) if entry is not None else None
-        if entry is not None and evaluated is not None:
-            checker = check.Checker(evaluated, boundary, config.max_file_size)
-            if cache.still_valid(repo, entry, checker.holds_reference):
-                out.info("evaluation: cached (no input changed)")
-                return evaluated, checker
-    evaluated = nix_eval.evaluate(config, timeout)
-    out.info(f"evaluation: {len(evaluated)} image(s) evaluated with Nix")
-    checker = check.Checker(evaluated, boundary, config.max_file_size)
-    if repo and env_key:
-        cache.store(repo, env_key, config, cache.to_json(evaluated), checker.holds_reference)
-    return evaluated, checker
+    """Evaluate, or reuse the cache entries whose inputs are all unchanged."""
+    evaluated = evaluation.expected(config, tree, timeout, use_cache, out.info)
+    return evaluated, check.Checker(evaluated, boundary, config.max_file_size)
 
 
 def _display(path: str, format: str) -> str:

@@ -7,11 +7,11 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import processes
 from .config import Config, ImageSpec
 from .files import git
 from .reference import ReferenceError, is_nix_hash, parse_repository
@@ -39,6 +39,34 @@ class Evaluated:
     spec: ImageSpec
     tag: str
     out_path: str
+
+    def to_json(self) -> dict[str, object]:
+        spec = self.spec
+        return {"name": spec.name, "tag": self.tag, "out_path": self.out_path,
+                "tag_source": spec.tag, "system": spec.system, "attr": list(spec.attr),
+                "source": spec.source, "nix": spec.nix, "flake": spec.flake,
+                "args": [list(a) for a in spec.args]}
+
+    @classmethod
+    def from_json(cls, data: object) -> Evaluated:
+        """The inverse of to_json; ValueError for anything to_json did not write."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        text = {k: data.get(k) for k in ("name", "tag", "out_path", "tag_source", "system",
+                                           "source")}
+        optional = {k: data.get(k) for k in ("nix", "flake")}
+        attr, args = data.get("attr"), data.get("args")
+        if (not all(isinstance(v, str) for v in text.values())
+                or not all(v is None or isinstance(v, str) for v in optional.values())
+                or not isinstance(attr, list) or not all(isinstance(a, str) for a in attr)
+                or not isinstance(args, list)
+                or not all(isinstance(a, list) and len(a) == 2
+                           and all(isinstance(x, str) for x in a) for a in args)):
+            raise ValueError("not an evaluated image")
+        spec = ImageSpec(text["name"], parse_repository(text["name"]), text["tag_source"],
+                         text["system"], tuple(attr), text["source"], optional["nix"],
+                         optional["flake"], tuple((k, v) for k, v in args))
+        return cls(spec, text["tag"], text["out_path"])
 
     @property
     def warning(self) -> str | None:
@@ -69,50 +97,66 @@ def _common_options(system: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Group:
+class GroupKey:
+    """What makes two images share one Nix process."""
+
+    kind: str  # "file" or "flake"
+    target: str  # absolute .nix path, or flake reference
+    system: str
+    args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
     """Images evaluated together: one Nix process."""
 
-    key: tuple[str, ...]
+    key: GroupKey
     images: tuple[ImageSpec, ...]
     discover: bool = False
 
     @property
     def is_flake(self) -> bool:
-        return self.key[0] == "flake"
+        return self.key.kind == "flake"
 
     @property
     def target(self) -> str:
-        return self.key[1]
+        return self.key.target
 
     @property
     def system(self) -> str:
-        return self.key[2]
+        return self.key.system
+
+    def request(self, target: str) -> dict[str, object]:
+        """eval.nix's argument; `target` is where the file is evaluated (maybe a copy)."""
+        request: dict[str, object] = {"system": self.system, "discover": self.discover}
+        if self.is_flake:
+            request["flake"] = flake_url(target)
+        else:
+            request["file"] = target
+            request["args"] = dict(self.key.args)
+        request["images"] = [{"name": i.name, "attr": list(i.attr), "tag": i.tag}
+                             for i in self.images]
+        return request
 
 
-def _groups(specs: Sequence[ImageSpec]) -> list[_Group]:
-    grouped: dict[tuple[str, ...], list[ImageSpec]] = {}
-    for spec in specs:
+def groups(config: Config) -> list[Group]:
+    """One group per Nix file (and system and arguments) or flake, in config order."""
+    if config.discover:
+        return [_discovery_group(config)]
+    grouped: dict[GroupKey, list[ImageSpec]] = {}
+    for spec in config.images:
         if spec.flake is not None:
-            key: tuple[str, ...] = ("flake", spec.flake, spec.system)
+            key = GroupKey("flake", spec.flake, spec.system)
         else:
             assert spec.nix is not None
-            key = ("file", spec.nix, spec.system, json.dumps(spec.args))
+            key = GroupKey("file", spec.nix, spec.system, spec.args)
         grouped.setdefault(key, []).append(spec)
-    return [_Group(key, tuple(images)) for key, images in grouped.items()]
+    return [Group(key, tuple(images)) for key, images in grouped.items()]
 
 
-def _command(group: _Group) -> list[str]:
-    request: dict[str, object] = {"system": group.system}
-    if group.is_flake:
-        request["flake"] = flake_url(group.target)
-    else:
-        request["file"] = group.target
-        request["args"] = dict(json.loads(group.key[3]))
-    request["images"] = [
-        {"name": i.name, "attr": list(i.attr), "tag": i.tag} for i in group.images
-    ]
-    request["discover"] = group.discover
-    common = [*_common_options(group.system), "--argstr", "request", json.dumps(request)]
+def _command(group: Group, target: str) -> list[str]:
+    common = [*_common_options(group.system), "--argstr", "request",
+              json.dumps(group.request(target))]
     if group.is_flake:
         nix = shutil.which("nix")
         if nix is None:
@@ -155,7 +199,7 @@ def _relative(path: str, root: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _explain(group: _Group, stderr: str, root: str) -> str:
+def _explain(group: Group, stderr: str, root: str) -> str:
     """One line from Nix's error output: location, Nix's own message, the image."""
     image = None
     lines: list[str] = []
@@ -185,6 +229,16 @@ def _explain(group: _Group, stderr: str, root: str) -> str:
     if group.is_flake:
         hint = _untracked_hint(group.target)
     return f"{where}: {message} (while evaluating {what}){hint}"
+
+
+def _not_tracked_hint(stderr: str, repository: str) -> str:
+    """A path Nix could not find in the tracked tree, that the work tree has: say so."""
+    for path in re.findall(r"'(/[^']+)'", stderr):
+        if path.startswith(repository.rstrip("/") + "/") and os.path.lexists(path):
+            shown = os.path.relpath(path, repository)
+            return (f"; note: {shown} is not tracked by Git, and the pipeline's clean clone "
+                    "has tracked files only (git add it, or set `sources: worktree`)")
+    return ""
 
 
 def _untracked_hint(flake: str) -> str:
@@ -219,7 +273,7 @@ def _tag(spec: ImageSpec, result: dict[str, object]) -> Evaluated:
     return Evaluated(spec, base[:32], out_path)
 
 
-def _parse(group: _Group, stdout: str, root: str) -> list[Evaluated]:
+def _parse(group: Group, stdout: str, root: str) -> list[Evaluated]:
     try:
         results = json.loads(stdout)
     except ValueError:
@@ -235,7 +289,7 @@ def _parse(group: _Group, stdout: str, root: str) -> list[Evaluated]:
     return evaluated
 
 
-def _discovered(group: _Group, item: dict[str, object], root: str) -> Evaluated:
+def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:
     attr = tuple(str(a) for a in item["attr"])  # type: ignore[union-attr]
     name = str(item.get("imageName", ""))
     where = _relative(group.target, root)
@@ -253,51 +307,22 @@ def _discovered(group: _Group, item: dict[str, object], root: str) -> Evaluated:
 
 
 def evaluate(config: Config, timeout: float) -> list[Evaluated]:
-    """Every configured (or discovered) image's expected tag, in config order."""
-    groups = [_discovery_group(config)] if config.discover else _groups(config.images)
-    commands = [(group, _command(group)) for group in groups]
-    running = []
-    for group, command in commands:
-        try:
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                stdin=subprocess.DEVNULL, cwd=config.root,
-            )
-        except OSError as exc:
-            message = f"cannot run {command[0]}: {exc.strerror}; {NIX_INSTALL_HINT}"
-            raise EvalError(message) from None
-        running.append((group, process))
-    deadline = time.monotonic() + timeout
-    outputs: list[tuple[_Group, str]] = []
-    try:
-        for group, process in running:
-            try:
-                stdout, stderr = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                raise EvalError(
-                    f"{_relative(group.target, config.root)}: evaluation took longer than "
-                    f"{timeout:g}s (--timeout)"
-                ) from None
-            if process.returncode != 0:
-                raise EvalError(_explain(group, stderr, config.root))
-            outputs.append((group, stdout))
-    finally:
-        for _, process in running:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    by_name: dict[str, Evaluated] = {}
-    found: list[Evaluated] = []
-    for group, stdout in outputs:
-        for item in _parse(group, stdout, config.root):
-            by_name[item.spec.name] = item
-            found.append(item)
+    """Every configured (or discovered) image's expected tag, evaluated where it lies."""
+    found = groups(config)
+    return ordered(config, found, run([Job(g, g.target) for g in found], config.root, timeout))
+
+
+def ordered(config: Config, evaluated_groups: Sequence[Group],
+            results: Sequence[Sequence[Evaluated]]) -> list[Evaluated]:
+    """Config order (discovery: evaluation order), whatever order groups finished in."""
+    found = [item for result in results for item in result]
     if config.discover:
-        return _one_per_repository(found, groups[0], config)
+        return _one_per_repository(found, evaluated_groups[0], config)
+    by_name = {item.spec.name: item for item in found}
     return [by_name[spec.name] for spec in config.images]
 
 
-def _one_per_repository(found: list[Evaluated], group: _Group, config: Config) -> list[Evaluated]:
+def _one_per_repository(found: list[Evaluated], group: Group, config: Config) -> list[Evaluated]:
     """Discovered images, each repository once: `packages.default` is often `packages.image`."""
     if not found:
         if group.is_flake:
@@ -324,15 +349,41 @@ def _one_per_repository(found: list[Evaluated], group: _Group, config: Config) -
     return list(kept.values())
 
 
-def _discovery_group(config: Config) -> _Group:
+@dataclass(frozen=True)
+class Job:
+    group: Group
+    target: str  # where Nix evaluates the file: a private copy, or the file itself
+    moved: tuple[str, str] | None = None  # (copy root, repository root), for messages
+
+
+def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]:
+    """Evaluate each job in its own Nix process, several at once; results in job order."""
+    commands = [_command(job.group, job.target) for job in jobs]
+    outputs = processes.run_all(commands, root, timeout)
+    results = []
+    for job, (code, stdout, stderr) in zip(jobs, outputs, strict=True):
+        if code is None:
+            raise EvalError(f"{_relative(job.group.target, root)}: evaluation took longer than "
+                            f"{timeout:g}s (--timeout)")
+        if job.moved is not None:
+            copy, real = job.moved
+            stderr = stderr.replace(copy, real)
+            stdout = stdout.replace(json.dumps(copy)[1:-1], json.dumps(real)[1:-1])
+        if code != 0:
+            hint = _not_tracked_hint(stderr, job.moved[1]) if job.moved else ""
+            raise EvalError(_explain(job.group, stderr, root) + hint)
+        results.append(_parse(job.group, stdout, root))
+    return results
+
+
+def _discovery_group(config: Config) -> Group:
     flake = os.path.join(config.root, "flake.nix")
     if os.path.isfile(flake):
-        return _Group(("flake", config.root, config.system), (), discover=True)
+        return Group(GroupKey("flake", config.root, config.system), (), discover=True)
     default = os.path.join(config.root, "default.nix")
     if os.path.isfile(default):
-        return _Group(("file", default, config.system, "{}"), (), discover=True)
+        return Group(GroupKey("file", default, config.system), (), discover=True)
     raise EvalError(
         f"{config.root}: no .nix-tag-check.yaml, no --image, and no flake.nix or default.nix "
         "to discover images from"
     )
-

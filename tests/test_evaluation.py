@@ -168,10 +168,15 @@ def test_editing_a_source_file_drops_the_cache(repo: Path, nix_log: Path) -> Non
     assert starts(nix_log) == ["nix-instantiate"]
 
 
-def test_a_new_untracked_file_drops_the_cache(repo: Path, nix_log: Path) -> None:
+def test_a_new_untracked_file_keeps_the_cache_and_git_add_drops_it(
+    repo: Path, nix_log: Path
+) -> None:
     main([])
     nix_log.unlink()
     (repo / "src/util.go").write_text("package main\n")
+    main([])
+    assert starts(nix_log) == []
+    git(repo, "add", "src/util.go")
     main([])
     assert starts(nix_log) == ["nix-instantiate"]
 
@@ -239,10 +244,11 @@ def test_cache_entry_with_wrong_tag_for_other_inputs_is_not_reused(
 ) -> None:
     """A tampered entry whose recorded inputs do not match is never trusted."""
     main([])
-    (entry,) = (repo / ".git/nix-tag-check").glob("*.json")
+    (entry,) = set((repo / ".git/nix-tag-check").glob("*.json")) - {
+        repo / ".git/nix-tag-check/hashes.json"}
     data = json.loads(entry.read_text())
     data["results"][0]["tag"] = "0" * 32
-    data["files"] = "different"
+    data["key"] = "different"
     entry.write_text(json.dumps(data))
     capsys.readouterr()
     main(["--print-expected"])
@@ -250,7 +256,9 @@ def test_cache_entry_with_wrong_tag_for_other_inputs_is_not_reused(
 
 
 def _write(repo: Path, name: str, text: str) -> None:
+    """A Nix file, tracked (as the pipeline's clone has it), as the one image's source."""
     (repo / name).write_text(text)
+    git(repo, "add", name)
     _config(repo, name, "image")
 
 
@@ -354,6 +362,7 @@ def test_args_are_passed_to_a_function_file(
         f"images:\n  - name: {HELLO}\n    nix: variant.nix\n    attr: image\n"
         "    args: {variant: b, unused: x}\n"
     )
+    git(repo, "add", "variant.nix")
     assert main(["--print-expected"]) == 0
     tag = capsys.readouterr().out.strip().split(":")[1]
     want = subprocess.run(
@@ -380,6 +389,7 @@ def test_a_data_file_that_names_an_image_stays_an_input(
 ) -> None:
     """Only files holding references leave the key; Nix may read one that merely names one."""
     (repo / "images.json").write_text(f'{{"hello": "{HELLO}"}}\n')
+    git(repo, "add", "images.json")
     nix = repo / "default.nix"
     nix.write_text(nix.read_text().replace(
         "image = name: drv name { }", "image = name: drv name { list = ./images.json; }"))
@@ -401,3 +411,26 @@ def test_nothing_to_evaluate_is_an_error(
         f"error: {tmp_path}: no .nix-tag-check.yaml, no --image, and no flake.nix or "
         "default.nix to discover images from\n"
     )
+
+
+def test_an_untracked_file_read_by_nix_is_named_in_the_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(repo, "data.nix", '{ image = derivation { name = "i"; system = "x86_64-linux"; '
+                             'builder = "/bin/sh"; v = builtins.readFile ./wip.txt; }; }')
+    (repo / "wip.txt").write_text("not added yet\n")
+    assert main(["--print-expected"]) == 2
+    err = capsys.readouterr().err
+    assert "note: wip.txt is not tracked by Git" in err
+    assert "/tree-" not in err and len(err.splitlines()) == 1
+
+
+def test_an_untracked_nix_file_is_an_error_that_says_git_add(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "new.nix").write_text("{ image = 1; }")
+    _config(repo, "new.nix", "image")
+    assert main(["--print-expected"]) == 2
+    assert capsys.readouterr().err == (
+        "error: new.nix: not tracked by Git, so the pipeline's clean clone does not have it: "
+        "git add it (or set `sources: worktree` in the config)\n")

@@ -143,3 +143,20 @@ def test_autoupdate_pins_the_readme_snippet_to_the_newest_release_tag(
     git(shadow, "tag", "v0.1.0")
     config = _autoupdated(project, pre_commit_home, shadow)
     assert re.search(r"^    rev: v0\.1\.0\b", config, re.MULTILINE), config
+
+
+@pytest.mark.parametrize("name", ["wip.go", "result"])
+def test_untracked_and_ignored_files_never_fail_the_hook(
+    project: Path, pre_commit_home: Path, name: str
+) -> None:
+    """The pipeline's clone has neither, so the committed tags are right as they are."""
+    subprocess.run([sys.executable, "-m", "nix_tag_check", "--fix"], cwd=project,
+                   capture_output=True, check=False)
+    (project / ".gitignore").write_text("result\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "fixed tags")
+    (project / "src" / name).write_text("in the work tree only\n")
+    (project / "README.md").write_text("docs\n")
+    git(project, "add", "README.md")
+    result = _run(["try-repo", str(ROOT), "nix-tag-check"], project, pre_commit_home)
+    assert result.returncode == 0, result.stdout + result.stderr

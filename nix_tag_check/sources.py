@@ -1,0 +1,122 @@
+"""The tree an evaluation sees: the Git-tracked files (as a clean clone has them) or the work tree.
+
+A classic Nix file reads whatever lies beside it, so it is evaluated in a private copy of
+the tracked files made of hard links (copies where links cannot be made): untracked and
+ignored files, build results and empty folders are simply not there, as in the
+pipeline's checkout, while the contents are those of the work tree.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+_MAX_LINKS = 40
+
+
+@dataclass(frozen=True)
+class View:
+    """Which paths below `root` exist for Nix. `tracked` None: the work tree as it is."""
+
+    root: str
+    tracked: tuple[str, ...] | None  # sorted, relative to root
+    _tracked_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @classmethod
+    def of(cls, root: str, tracked: frozenset[str] | None) -> View:
+        if tracked is None:
+            return cls(root, None)
+        return cls(root, tuple(sorted(tracked)), frozenset(tracked))
+
+    def full(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def is_tracked(self, rel: str) -> bool:
+        return self.tracked is None or rel in self._tracked_set
+
+    def has_below(self, rel: str) -> bool:
+        """A tracked file lies below `rel` (so the folder exists in the copy)."""
+        assert self.tracked is not None
+        if not rel:
+            return bool(self.tracked)
+        prefix = rel + "/"
+        at = bisect.bisect_left(self.tracked, prefix)
+        return at < len(self.tracked) and self.tracked[at].startswith(prefix)
+
+    def below(self, rel: str) -> list[str]:
+        """Tracked paths below the folder `rel` (tracked view only)."""
+        assert self.tracked is not None
+        prefix = rel + "/" if rel else ""
+        at = bisect.bisect_left(self.tracked, prefix)
+        end = bisect.bisect_left(self.tracked, prefix[:-1] + "0") if prefix else len(self.tracked)
+        return list(self.tracked[at:end])
+
+    def resolve(self, rel: str) -> str | None:
+        """`rel` with symbolic links in its folders followed; None when it leaves the tree."""
+        for _ in range(_MAX_LINKS):
+            parts = rel.split("/") if rel else []
+            for i in range(1, len(parts)):
+                prefix = "/".join(parts[:i])
+                path = self.full(prefix)
+                if self.is_tracked(prefix) and os.path.islink(path):
+                    target = os.path.normpath(os.path.join(os.path.dirname(path),
+                                                           os.readlink(path)))
+                    inside = relative(self.root, target)
+                    if inside is None:
+                        return None
+                    rel = "/".join(filter(None, [inside, *parts[i:]]))
+                    break
+            else:
+                return rel
+        return None
+
+
+def relative(root: str, path: str) -> str | None:
+    """`path` relative to `root` ("" for root itself), None when outside it."""
+    if path == root:
+        return ""
+    prefix = root.rstrip(os.sep) + os.sep
+    return path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else None
+
+
+def _place(source: str, target: str, link: list[bool]) -> None:
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+    elif os.path.isdir(source):  # a submodule: its own work tree
+        os.symlink(source, target)
+    elif os.path.isfile(source):
+        if link[0]:
+            try:
+                os.link(source, target)
+                return
+            except OSError:
+                link[0] = False  # another file system, or not allowed: copy from now on
+        shutil.copy2(source, target)
+
+
+@contextlib.contextmanager
+def tracked_copy(view: View, parent: str) -> Iterator[str]:
+    """A private tree of the tracked files (named like the root), removed afterwards."""
+    assert view.tracked is not None
+    os.makedirs(parent, exist_ok=True)
+    holder = tempfile.mkdtemp(prefix="tree-", dir=parent)
+    try:
+        dest = os.path.join(holder, os.path.basename(view.root))
+        os.mkdir(dest)
+        made = {""}
+        link = [True]
+        for rel in view.tracked:
+            folder = os.path.dirname(rel)
+            if folder not in made:
+                os.makedirs(os.path.join(dest, folder), exist_ok=True)
+                made.add(folder)
+            with contextlib.suppress(FileNotFoundError):  # deleted in the work tree
+                _place(os.path.join(view.root, rel), os.path.join(dest, rel), link)
+        yield dest
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
