@@ -32,14 +32,15 @@ def _load(path: str) -> object | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
-                return None
-            raw = handle.read(_MAX_BYTES + 1)
-        except OSError:
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
+            os.close(fd)
             return None
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(_MAX_BYTES + 1)
+    except OSError:
+        return None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):

@@ -130,7 +130,9 @@ def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None) -> Iterator[str
         return
     view = needed[0].view
     assert view is not None
-    with tracked_copy(view, os.path.join(tree.git_dir, "nix-tag-check", "trees")) as copy:
+    folder = os.path.join(tree.git_dir, "nix-tag-check")
+    parent = None if os.path.islink(folder) else os.path.join(folder, "trees")
+    with tracked_copy(view, parent) as copy:
         yield copy
 
 
@@ -143,12 +145,12 @@ def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
 
 def _describe(plan: Plan, copy: str | None) -> str:
     if plan.view is None:
-        return "evaluated where it lies (not in a Git repository)"
+        return "where the file lies (not in a Git repository)"
     if plan.group.is_flake:
-        return "evaluated as a git+file flake (Git-tracked files only)"
+        return "as a git+file flake (Git-tracked files only)"
     if plan.view.tracked is None:
-        return "evaluated in the work tree (sources: worktree: untracked files count)"
-    return f"evaluated over the Git-tracked files only (a private copy, {copy})"
+        return "in the work tree (sources: worktree: untracked files count)"
+    return f"over the Git-tracked files only (a private copy, {copy})"
 
 
 def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bool,
@@ -165,7 +167,8 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
         fresh = nix_eval.run(jobs, config.root, timeout)
         for i, evaluated in zip(missed, fresh, strict=True):
             results[i] = evaluated
-            info(f"evaluation: {_shown(plans[i], config)}: {_describe(plans[i], copy)}"
+            info(f"evaluation: {_shown(plans[i], config)}: {len(evaluated)} image(s) evaluated "
+                 f"with Nix {_describe(plans[i], copy)}"
                  + (f"; {plans[i].why}" if plans[i].why else ""))
     if store is not None:
         _store_unchanged(config, tree, store, hashes, [plans[i] for i in missed],

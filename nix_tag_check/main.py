@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import __version__, check, coverage, evaluation, files, nix_eval, patch, report
+from . import __version__, check, coverage, evaluation, files, nix_eval, patch, processes, report
 from . import config as cfg
 from . import yaml_tree as yt
 
@@ -272,7 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, out)
     except BrokenPipeError:
         return _closed_pipe()
-    except KeyboardInterrupt:  # Nix processes are stopped; a file is whole or untouched
+    except (KeyboardInterrupt, processes.Interrupted) as exc:  # Nix processes are stopped;
+        # a file is whole or untouched
+        signum = exc.signum if isinstance(exc, processes.Interrupted) else signal.SIGINT
         with contextlib.suppress(OSError):
             print("interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
+        return 128 + signum

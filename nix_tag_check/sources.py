@@ -100,10 +100,14 @@ def _place(source: str, target: str, link: list[bool]) -> None:
 
 
 @contextlib.contextmanager
-def tracked_copy(view: View, parent: str) -> Iterator[str]:
-    """A private tree of the tracked files (named like the root), removed afterwards."""
+def tracked_copy(view: View, parent: str | None) -> Iterator[str]:
+    """A private tree of the tracked files (named like the root), removed afterwards.
+
+    `parent` should be on the repository's file system, so that hard links can be made.
+    """
     assert view.tracked is not None
-    os.makedirs(parent, exist_ok=True)
+    if parent is not None:
+        os.makedirs(parent, exist_ok=True)
     holder = tempfile.mkdtemp(prefix="tree-", dir=parent)
     try:
         dest = os.path.join(holder, os.path.basename(view.root))

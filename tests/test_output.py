@@ -127,7 +127,7 @@ def test_quiet_prints_only_errors(repo: Path, capsys: pytest.CaptureFixture[str]
 def test_verbose_says_what_was_evaluated(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["-v", "--no-cache"])
     err = capsys.readouterr().err
-    assert "evaluation: 2 image(s) evaluated with Nix" in err
+    assert "evaluation: default.nix: 2 image(s) evaluated with Nix over the Git-tracked" in err
     assert f"{HELLO}:{out_path_hash(repo / 'default.nix', 'hello')} (default.nix#hello)" in err
 
 

@@ -66,14 +66,15 @@ def test_sources_worktree_evaluates_the_files_as_they_lie(
     assert main(["--print-expected", "-v"]) == 0
     captured = capsys.readouterr()
     assert f"{HELLO}:{out_path_hash(repo / 'default.nix', 'hello')}" in captured.out
-    assert "evaluated in the work tree (sources: worktree" in captured.err
+    assert "evaluated with Nix in the work tree (sources: worktree" in captured.err
 
 
 def test_verbose_says_which_tree_was_evaluated(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--print-expected", "-v"]) == 0
-    assert "default.nix: evaluated over the Git-tracked files only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "default.nix: 2 image(s) evaluated with Nix over the Git-tracked files only" in err
 
 
 def test_sources_must_be_tracked_or_worktree(
