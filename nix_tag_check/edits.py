@@ -7,6 +7,7 @@ those changes and nothing else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -83,6 +84,18 @@ def _where(node: yt.Node) -> tuple[int, int]:
     return node.line + 1, node.column + 1
 
 
+_NOT_IN_PLACE = ("cannot rewrite this value in place: write it as a one-line plain or quoted "
+                 "scalar without escapes")
+# One character of a double-quoted scalar's text: an escape, an escaped line break (with
+# the next line's indentation), an unescaped line break (which folds), or itself.
+_DOUBLE_QUOTED_RE = re.compile(
+    r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}"
+    r"|(?P<cont>(?:\r\n|[\r\n\x85\u2028\u2029])[ \t]*)|.)"
+    r"|(?P<fold>[\r\n\x85\u2028\u2029])|(?P<plain>.)",
+    re.DOTALL,
+)
+
+
 def scalar_inner(text: str, node: yt.Scalar) -> int:
     """Offset of the value's first character, if the value stands verbatim in the text."""
     if node.style in ("", "'", '"'):
@@ -90,11 +103,38 @@ def scalar_inner(text: str, node: yt.Scalar) -> int:
         raw = text[node.start + inner : node.end - inner]
         if raw == node.value and "\n" not in raw and "\r" not in raw:
             return node.start + inner
-    raise ScanError(
-        "cannot rewrite this value in place: write it as a one-line plain or quoted scalar"
-        " without escapes",
-        *_where(node),
-    )
+    raise ScanError(_NOT_IN_PLACE, *_where(node))
+
+
+def _value_offsets(text: str, node: yt.Scalar) -> list[int] | None:
+    """For a double-quoted scalar: the text offset of each value character written as
+    itself, -1 for one written as an escape; None when the value folds over lines."""
+    offsets: list[int] = []
+    base = node.start + 1
+    for match in _DOUBLE_QUOTED_RE.finditer(text, base, node.end - 1):
+        if match["fold"] is not None:
+            return None
+        if match["plain"] is not None:
+            offsets.append(match.start())
+        elif match["cont"] is None:
+            offsets.append(-1)
+    return offsets if len(offsets) == len(node.value) else None
+
+
+def plain_tail(text: str, node: yt.Scalar, index: int) -> int:
+    """Offset in `text` where value[index:] starts, when that tail is written verbatim up to
+    the end of the scalar: the name before it may be written with escapes (`\\/`, `\\x61`)."""
+    if node.style != '"' or text[node.start + 1 : node.end - 1] == node.value:
+        return scalar_inner(text, node) + index
+    offsets = _value_offsets(text, node)
+    if offsets is None:
+        raise ScanError(_NOT_IN_PLACE, *_where(node))
+    end = node.end - 1
+    start = offsets[index] if index < len(offsets) else end
+    if start == -1 or text[start:end] != node.value[index:]:
+        raise ScanError("cannot rewrite this tag in place: it is written with escapes or over "
+                        "lines; write the tag plainly", *_where(node))
+    return start
 
 
 def set_scalar(text: str, node: yt.Scalar, value: str) -> Edit:
@@ -121,13 +161,14 @@ def set_reference_tag(
     text: str, node: yt.Scalar, ref: Reference, tag: str, in_flow: bool
 ) -> Edit:
     """`repo:old@digest` -> `repo:tag`: only the characters after the name change."""
-    start = scalar_inner(text, node)
     new = ref.with_tag(tag)
     meaning = (SetValue(node.start, new),)
     if in_flow and node.style == "" and ref.tag is None:
         # `{image: repo}` -> `{image: repo:tag}` would not parse: ':' ends a flow key.
+        scalar_inner(text, node)
         return Edit(node.start, node.end, f'"{new}"', meaning)
-    return Edit(start + ref.name_end, start + len(node.value), f":{tag}", meaning)
+    start = plain_tail(text, node, ref.name_end)
+    return Edit(start, start + len(node.value) - ref.name_end, f":{tag}", meaning)
 
 
 def _flow_add(entry: yt.Mapping, key: str) -> int:

@@ -20,6 +20,9 @@ def fix_text(text: str, expected: Mapping[Repository, Expected], path: str = "")
     """
     roots = yt.parse(text)
     findings = scan.scan_tree(text, roots, path, expected)
+    for finding in findings:
+        if finding.unfixable is not None:
+            raise finding.unfixable
     return fix_scanned(text, roots, findings, path, expected)
 
 
@@ -27,7 +30,8 @@ def fix_scanned(
     text: str, roots: list[yt.Node], findings: list[Finding], path: str,
     expected: Mapping[Repository, Expected],
 ) -> str:
-    """fix_text() of a text already parsed into `roots` and scanned into `findings`.
+    """fix_text() of a text already parsed into `roots` and scanned into `findings`, but
+    fixing what can be fixed: an unfixable finding is left for the caller to report.
 
     The fixed text must parse to the original with exactly the edits' meanings applied,
     and hold no stale reference; else PatchError, and nothing is to be written.
@@ -35,6 +39,6 @@ def fix_scanned(
     edits = [edit for finding in findings if finding.stale for edit in finding.edits]
     fixed = patch.apply_edits(text, edits)
     after = patch.verify(text, fixed, edits, roots)
-    if any(f.stale for f in scan.scan_tree(fixed, after, path, expected)):
+    if any(f.edits for f in scan.scan_tree(fixed, after, path, expected)):
         raise patch.PatchError("the fixed text still has stale references")
     return fixed

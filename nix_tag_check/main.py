@@ -140,6 +140,33 @@ def _display(path: str, format: str) -> str:
     return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _write_fix(
+    analysis: check.Analysis, args: argparse.Namespace, checker: check.Checker, root: str,
+    shown: str, out: report.Reporter,
+) -> bool:
+    """Write (or show, with --diff) the fixed file; False when nothing could be written."""
+    manifest = analysis.manifest
+    assert manifest is not None
+    try:
+        fixed = checker.fixed_text(analysis)
+    except (patch.PatchError, yt.LocatedError) as exc:
+        out.error(f"internal error, file left as it was: {exc}", shown)
+        return False
+    if args.diff:
+        rel = os.path.relpath(manifest.path, root).replace(os.sep, "/")
+        sys.stdout.writelines(report.unified_diff(rel, manifest.text, fixed))
+        return True
+    try:
+        patch.write_atomic(manifest.path, manifest.encode(fixed), manifest.raw)
+    except patch.ChangedOnDisk:
+        out.error("file changed while it was being checked; left as it is, run again", shown)
+        return False
+    except OSError as exc:
+        out.error(f"cannot write: {exc.strerror}", shown)
+        return False
+    return True
+
+
 def _check_file(
     path: str, args: argparse.Namespace, checker: check.Checker, root: str,
     out: report.Reporter,
@@ -154,27 +181,15 @@ def _check_file(
     stale = analysis.stale
     if not stale or analysis.manifest is None:
         return False
-    manifest = analysis.manifest
-    if args.fix or args.diff:
-        try:
-            fixed = checker.fixed_text(analysis)
-        except (patch.PatchError, yt.LocatedError) as exc:
-            out.error(f"internal error, file left as it was: {exc}", shown)
-            return False
-        if args.diff:
-            rel = os.path.relpath(manifest.path, root).replace(os.sep, "/")
-            sys.stdout.writelines(report.unified_diff(rel, manifest.text, fixed))
-            return True
-        try:
-            patch.write_atomic(manifest.path, manifest.encode(fixed), manifest.raw)
-        except patch.ChangedOnDisk:
-            out.error("file changed while it was being checked; left as it is, run again", shown)
-            return False
-        except OSError as exc:
-            out.error(f"cannot write: {exc.strerror}", shown)
-            return False
+    writing = args.fix or args.diff
+    if writing and any(f.edits for f in stale) and not _write_fix(
+            analysis, args, checker, root, shown, out):
+        return False
     for finding in stale:
-        out.finding(shown, finding, fixed=bool(args.fix))
+        if writing and finding.unfixable is not None:  # the others are fixed; this one not
+            out.error(report.describe(finding, False), shown, finding.line, finding.column)
+        elif not args.diff:
+            out.finding(shown, finding, fixed=bool(args.fix))
     return True
 
 

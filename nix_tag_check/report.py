@@ -23,9 +23,11 @@ def describe(finding: Finding, fixed: bool) -> str:
     if finding.found == finding.expected and finding.digest:
         text = (f"{finding.image}: tag '{finding.found}' is right but digest {finding.digest} "
                 f"cannot be checked without building ({finding.source})")
-    if finding.digest:
+    if finding.digest and finding.unfixable is None:
         done, todo = ("emptied", "empties") if finding.digest_emptied else ("removed", "removes")
         text += f"; digest {done}" if fixed else f"; --fix {todo} the digest"
+    if finding.unfixable is not None:
+        text += f"; --fix cannot: {finding.unfixable.message}"
     return text
 
 
@@ -60,6 +62,7 @@ class Reporter:
             "image": finding.image, "found": finding.found, "expected": finding.expected,
             "digest": finding.digest, "source": finding.source, "kind": finding.kind,
             "fixed": fixed,
+            "unfixable": finding.unfixable.message if finding.unfixable is not None else None,
         }
         self.records.append(record)
         message = describe(finding, fixed)

@@ -27,7 +27,7 @@ def test_json_format_lists_findings_with_stable_keys(
         "findings": [{
             "path": "deploy/hello.yaml", "line": 16, "column": 18, "image": HELLO,
             "found": OLD, "expected": new, "digest": None, "source": "default.nix#hello",
-            "kind": "image", "fixed": False,
+            "kind": "image", "fixed": False, "unfixable": None,
         }],
         "errors": [],
         "warnings": [],

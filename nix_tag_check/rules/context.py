@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 
@@ -37,10 +38,11 @@ class Finding:
     digest: str | None = None
     digest_emptied: bool = False  # the digest's key stays, with an empty value
     edits: list[edits.Edit] = field(default_factory=list)
+    unfixable: ScanError | None = None  # why --fix cannot rewrite this stale one in place
 
     @property
     def stale(self) -> bool:
-        return bool(self.edits)
+        return bool(self.edits) or self.unfixable is not None
 
 
 @dataclass
@@ -98,5 +100,15 @@ class Context:
         item = self.finding(node, exp, ref.tag, kind, ref.digest)
         if ref.tag != exp.tag or ref.digest is not None:
             in_flow = id(node) in self.in_flow
-            item.edits.append(edits.set_reference_tag(self.text, node, ref, exp.tag, in_flow))
+            self.fix(item, lambda: [edits.set_reference_tag(self.text, node, ref, exp.tag,
+                                                            in_flow)])
         return item
+
+    @staticmethod
+    def fix(item: Finding, make: Callable[[], list[edits.Edit]]) -> None:
+        """The edits that fix a stale finding, all or none: a value that cannot be rewritten
+        in place stays a finding (with why), and hides no other reference of the file."""
+        try:
+            item.edits.extend(make())
+        except ScanError as exc:
+            item.unfixable = exc

@@ -113,6 +113,7 @@ def check(ctx: Context, keys: dict[str, yt.Node]) -> Iterator[Finding]:
     found = tag.value or None
     item = ctx.finding(tag if fresh_tag else digests[0], exp, found, "helm")
     if fresh_tag and found != exp.tag:
-        item.edits.append(edits.set_scalar(ctx.text, tag, exp.tag))
-    unpin(ctx, item, digests)
+        ctx.fix(item, lambda: [edits.set_scalar(ctx.text, tag, exp.tag)])
+    if item.unfixable is None:  # a tag --fix cannot write keeps its digest too
+        unpin(ctx, item, digests)
     yield item

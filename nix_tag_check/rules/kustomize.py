@@ -91,14 +91,17 @@ def _finding(ctx: Context, entry: Entry) -> Finding:
     item = ctx.finding(where, entry.exp, entry.found, "kustomize", entry.digest_value)
     if entry.found == entry.exp.tag and item.digest is None:
         return item  # up to date (an empty `digest:` is no digest)
+    ctx.fix(item, lambda: _edits(ctx, entry))
+    return item
+
+
+def _edits(ctx: Context, entry: Entry) -> list[edits.Edit]:
     if entry.digest is not None:
         key, value = entry.digest
         if key.anchor is not None or value.anchor is not None:
             raise ScanError("this digest carries an anchor: an alias may use it elsewhere, "
                             "so remove it by hand", key.line + 1, key.column + 1)
-    case = CASES[(entry.tag is not None, entry.digest is not None)]
-    item.edits.extend(case(ctx, entry))
-    return item
+    return CASES[(entry.tag is not None, entry.digest is not None)](ctx, entry)
 
 
 def add_tag(ctx: Context, entry: Entry) -> list[edits.Edit]:

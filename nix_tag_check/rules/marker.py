@@ -59,5 +59,5 @@ def _finding(ctx: Context, node: yt.Scalar, exp: Expected) -> Finding:
                         node.line + 1, node.column + 1)
     item = ctx.finding(node, exp, node.value, "marker")
     if node.value != exp.tag:
-        item.edits.append(edits.set_scalar(ctx.text, node, exp.tag))
+        ctx.fix(item, lambda: [edits.set_scalar(ctx.text, node, exp.tag)])
     return item
