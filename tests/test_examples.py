@@ -77,14 +77,6 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert run_tests in ci
 
 
-def test_tekton_deploy_gates_kubectl_apply_on_nix_tag_check() -> None:
-    (task,) = _load(EXAMPLES / "tekton/task-deploy.yaml")
-    steps = task["spec"]["steps"]
-    gate = next(i for i, s in enumerate(steps) if "nix-tag-check" in s.get("script", ""))
-    apply = next(i for i, s in enumerate(steps) if "kubectl apply" in s.get("script", ""))
-    assert gate < apply
-
-
 def test_hello_example_reports_its_stale_tag_and_fixes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
