@@ -91,7 +91,8 @@ def _decode(path: str, key: str, entry: object) -> Credential | None:
     if not entry.get("auth"):
         return None  # e.g. only `email`: Docker then asks the credsStore
     try:
-        user, _, secret = base64.b64decode(str(entry["auth"])).decode("utf-8").partition(":")
+        pair = base64.b64decode(str(entry["auth"]), validate=True).decode("utf-8")
+        user, _, secret = pair.partition(":")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise AuthError(f"{path}: auths[{key!r}].auth is not base64 of user:password") from exc
     return Credential(user, secret, path)

@@ -173,6 +173,7 @@ class TokenServer:
         der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
                              check=True, capture_output=True, timeout=60).stdout
         self.x5c = base64.b64encode(der).decode()
+        self.refresh_token = "refresh-" + user
         self.seen: list[str | None] = []  # the Authorization header of each token request
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
@@ -211,17 +212,29 @@ class TokenServer:
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 authorization = self.headers.get("Authorization")
                 server.seen.append(authorization)
-                access = server.grant(query.get("scope", [""])[0], authorization)
+                self.answer(server.grant(query.get("scope", [""])[0], authorization))
+
+            def answer(self, access: list[dict[str, object]] | None, key: str = "token",
+                       ) -> None:
                 if access is None:
                     self.send_response(401)
                     self.end_headers()
                     return
-                body = json.dumps({"token": server.token(access), "expires_in": 600}).encode()
+                body = json.dumps({key: server.token(access), "expires_in": 600}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:  # OAuth2: an identity token as refresh token
+                length = int(self.headers.get("Content-Length", "0"))
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                server.seen.append("refresh_token=" + form.get("refresh_token", [""])[0])
+                granted = form.get("refresh_token") == [server.refresh_token]
+                access = server.grant(form.get("scope", [""])[0],
+                                      server.basic if granted else "refused")
+                self.answer(access, key="access_token")  # as OAuth2 servers name it
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -13,7 +13,7 @@ import pytest
 from registry_server import Registry, TokenServer, oci_layout, running
 
 from nix_tag_check import config as cfg
-from nix_tag_check import registry, registry_gate
+from nix_tag_check import registry, registry_auth, registry_gate
 from nix_tag_check.config import ImageSpec
 from nix_tag_check.reference import parse_repository
 from nix_tag_check.registry import Answer, ImageRef, Outcome
@@ -396,3 +396,74 @@ def test_config_refuses_insecure_registries_that_are_not_hosts(
 ) -> None:
     with pytest.raises(cfg.ConfigError, match=re.escape(f".nix-tag-check.yaml:4: {message}")):
         cfg.load(str(_config(tmp_path, value)))
+
+
+def test_an_identity_token_is_exchanged_as_an_oauth2_refresh_token(
+    token_registry: tuple[Registry, TokenServer, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, tokens, _ = token_registry
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"auths": {server.host: {"identitytoken": tokens.refresh_token}}}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
+    tokens.seen.clear()
+    assert ask(ImageRef(server.host, "private/api", TAG)).outcome is Outcome.EXISTS
+    assert tokens.seen == [f"refresh_token={tokens.refresh_token}"]
+
+
+def test_a_creds_store_answers_for_hosts_the_auths_do_not_name(
+    locked_registry: tuple[Registry, str], no_user_credentials: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, digest = locked_registry
+    _helper(tmp_path / "bin", "store", 'echo \'{"Username": "alice", "Secret": "s3cret"}\'')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    config = no_user_credentials / ".docker/config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"auths": {"other.example.com": {"auth": "eDp5"}},
+                                  "credsStore": "store"}))
+    assert ask(ImageRef(server.host, "acme/api", TAG)) == Answer(Outcome.EXISTS, digest)
+
+
+@pytest.mark.parametrize("key, host, path", [
+    ("https://index.docker.io/v1/", "docker.io", "library/hello"),
+    ("docker.io", "docker.io", "acme/api"),
+    ("ghcr.io/acme", "ghcr.io", "acme/api"),
+    ("ghcr.io/acme/api", "ghcr.io", "acme/api"),
+    ("http://reg.example.com:5000/v1/", "reg.example.com:5000", "acme/api"),
+])
+def test_auths_keys_that_name_a_registry(
+    key: str, host: str, path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth = _write_auth(tmp_path / "auth.json", key, "alice", "s3cret")
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
+    assert registry_auth.find(host, path) == registry_auth.Credential("alice", "s3cret", str(auth))
+
+
+def test_the_most_specific_auths_key_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = tmp_path / "auth.json"
+    entries = {key: {"auth": base64.b64encode(f"{user}:pw".encode()).decode()}
+               for key, user in [("ghcr.io", "host"), ("ghcr.io/acme", "ns"),
+                                 ("ghcr.io/acme/api", "repo")]}
+    auth.write_text(json.dumps({"auths": entries}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
+    found = {path: registry_auth.find("ghcr.io", path) for path in
+             ("acme/api", "acme/worker", "other/api")}
+    assert {path: cred.username if cred else None for path, cred in found.items()} == {
+        "acme/api": "repo", "acme/worker": "ns", "other/api": "host"}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{", "cannot read registry credentials"),
+    ("[]", "not a registry credentials file"),
+    ('{"auths": {"127.0.0.1:1": {"auth": "%%%"}}}', "auths['127.0.0.1:1'].auth is not base64"),
+])
+def test_an_unreadable_credentials_file_is_an_error(
+    content: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth = tmp_path / "auth.json"
+    auth.write_text(content)
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
+    answer = ask(ImageRef("127.0.0.1:1", "acme/api", TAG))  # never reached: loopback anyway
+    assert answer.outcome is Outcome.ERROR
+    assert answer.reason.startswith(f"{auth}: {message}")
