@@ -257,7 +257,11 @@ def _unreachable(host: str, url: str, exc: BaseException, timeout: float) -> str
     if isinstance(reason, TimeoutError | socket.timeout):
         why = f"no answer within {timeout:g}s"
     elif isinstance(reason, ssl.SSLCertVerificationError):
-        why = f"TLS certificate not trusted ({reason.verify_message})"
+        why = (f"TLS certificate not trusted ({reason.verify_message}); list the host under "
+               "insecure-registries in the config if it is a test registry")
+    elif isinstance(reason, ssl.SSLError):
+        why = (f"TLS handshake failed ({reason.reason or reason}); if it serves plain HTTP, "
+               "list the host under insecure-registries in the config")
     elif isinstance(reason, OSError) and reason.strerror:
         why = reason.strerror.lower() if reason.strerror else str(reason)
     else:

@@ -201,6 +201,9 @@ def test_plain_http_is_refused_for_a_registry_not_listed_as_insecure(tmp_path: P
         answer = ask(ImageRef(server.host, "acme/api", TAG))
         assert answer.outcome is Outcome.ERROR
         assert answer.reason.startswith(f"registry {server.host} cannot be reached (https://")
+        assert answer.reason.endswith("TLS handshake failed (WRONG_VERSION_NUMBER); if it "
+                                      "serves plain HTTP, list the host under "
+                                      "insecure-registries in the config")
 
 
 def test_a_registry_listed_as_insecure_may_speak_plain_http(tmp_path: Path) -> None:
