@@ -6,6 +6,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import config_log
 import pytest
 
 from nix_tag_check.errors import ScanError
@@ -19,6 +20,16 @@ HELLO = "registry.example.com/team/hello"
 API = "ghcr.io/acme/api"
 HELLO_TAG = "bhvhf4ndzxgqnlwzv5s272i5xs2qs6v0"
 API_TAG = "0c3vh8lmz4ld1rq5jr0yb9xq7fxsxk3w"
+
+config_log.install()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_all_others: run once every other test has run")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("after_all_others") is not None)
 
 
 def expected_map(**tags: str) -> dict:
