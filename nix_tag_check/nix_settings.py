@@ -64,19 +64,25 @@ def search_path_entries(extra: list[str]) -> list[str]:
     return [e.split("=", 1)[-1] for e in listed] + defaults
 
 
+def _entry(full: str) -> str:
+    try:
+        st = os.lstat(full)
+    except OSError:
+        return f"{full}\0None"
+    link = os.readlink(full) if os.path.islink(full) else ""
+    return f"{full}\0{st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode}\0{link}"
+
+
 def _tree(path: str, digest: hashlib._Hash) -> bool:
-    """Fold a folder's file stats into `digest`; False when it is too big to pin down."""
+    """Fold a folder's entries (links followed, their targets noted) into `digest`.
+
+    False when it is too big to pin down.
+    """
     count = 0
-    for folder, dirs, files in os.walk(path):
+    for folder, dirs, files in os.walk(path, followlinks=True):
         dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(folder, name)
-            try:
-                st = os.lstat(full)
-                stat = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
-            except OSError:
-                stat = None
-            digest.update(f"{full}\0{stat}\0".encode("utf-8", "surrogateescape"))
+        for name in sorted(dirs + files):
+            digest.update(_entry(os.path.join(folder, name)).encode("utf-8", "surrogateescape"))
             count += 1
             if count > _MAX_SEARCH_PATH_FILES:
                 return False

@@ -86,3 +86,185 @@ def test_a_cache_folder_that_is_a_link_is_not_used(
     assert _tags(capsys) == before
     assert starts(nix_log) == ["nix-instantiate", "nix-instantiate"]
     assert list(elsewhere.iterdir()) == []
+
+
+def _flake(repo: Path, outputs_body: str) -> None:
+    """A flake at the root, the one configured image, with `body` in its derivation."""
+    (repo / "flake.nix").write_text(
+        "{ outputs = { self }: { packages.x86_64-linux.default = derivation { name = \"img\"; "
+        f"system = \"x86_64-linux\"; builder = \"/bin/sh\"; {outputs_body} }}; }}; }}\n")
+    (repo / ".nix-tag-check.yaml").write_text(f"images:\n  - name: {HELLO}\n    flake: .\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "flake")
+
+
+def test_kind_1_whether_git_tracks_a_file_flake(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _flake(repo, "src = ./src;")
+    first = _tags(capsys)
+    (repo / "src/new.go").write_text("package main\n")
+    assert _tags(capsys) == first  # untracked: not in the flake
+    git(repo, "add", "src/new.go")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_kind_2_the_commit_itself_flake(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _flake(repo, 'rev = self.rev or "dirty"; t = toString self.lastModified;')
+    first = _tags(capsys)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "nothing but a new commit")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_kind_3_ignored_files_read_by_classic_nix(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".gitignore").write_text("generated.txt\n")
+    git(repo, "add", ".gitignore")
+    _image(repo, "v = builtins.readFile ./generated.txt;")
+    config = repo / ".nix-tag-check.yaml"
+    config.write_text(config.read_text() + "sources: worktree\n")
+    (repo / "generated.txt").write_text("one\n")
+    first = _tags(capsys)
+    (repo / "generated.txt").write_text("two\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def _wrapped_nix(tmp_path: Path, script: str) -> str:
+    """A PATH whose nix-instantiate runs `script` around the real one."""
+    import shutil
+
+    real = shutil.which("nix-instantiate")
+    bin_dir = tmp_path / "edit-bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "nix-instantiate"
+    wrapper.write_text("#!/bin/sh\n" + script.replace("NIX", f'{real} "$@"'))
+    wrapper.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize("when", ["before Nix reads it", "after Nix read it"])
+def test_kind_4_a_file_edited_while_nix_runs_is_never_stored_as_current(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], when: str,
+) -> None:
+    _image(repo, "v = builtins.readFile ./data.txt;")
+    data = repo / "data.txt"
+    data.write_text("old\n")
+    git(repo, "add", "data.txt")
+    edit = f'printf "new\\n" > "{data}"'
+    script = (f"{edit}\nexec NIX\n" if when.startswith("before")
+              else f"NIX\ncode=$?\n{edit}\nexit $code\n")
+    with monkeypatch.context() as patched:
+        patched.setenv("PATH", _wrapped_nix(tmp_path, script))
+        _tags(capsys)  # the edit happens during this run
+    for content in ("old\n", "new\n"):
+        data.write_text(content)
+        _assert_fresh(capsys)
+
+
+def test_kind_5_empty_folders(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _image(repo, "src = ./src;")
+    config = repo / ".nix-tag-check.yaml"
+    config.write_text(config.read_text() + "sources: worktree\n")
+    first = _tags(capsys)
+    (repo / "src/empty").mkdir()
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+@pytest.mark.parametrize("where", ["a link's target", "a file through a linked folder"])
+def test_kind_6_symbolic_links(
+    repo: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    (repo / "real").mkdir()
+    (repo / "real/a.txt").write_text("a\n")
+    (repo / "real/b.txt").write_text("b\n")
+    (repo / "link.txt").symlink_to("real/a.txt")
+    (repo / "folder").symlink_to("real")
+    git(repo, "add", "-A")
+    read = "./link.txt" if where.startswith("a link") else "./folder/b.txt"
+    _image(repo, f"v = builtins.readFile {read};")
+    first = _tags(capsys)
+    if where.startswith("a link"):
+        (repo / "link.txt").unlink()
+        (repo / "link.txt").symlink_to("real/b.txt")
+    else:
+        (repo / "real/b.txt").write_text("changed\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+@pytest.mark.parametrize("place", ["include", "user-file", "xdg", "channels"])
+def test_kind_7_nix_settings_and_search_path_from_every_place(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], place: str,
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "default.nix").write_text(f'"{name}"')
+    monkeypatch.delenv("NIX_PATH", raising=False)
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    monkeypatch.setenv("NIX_CONF_DIR", str(conf))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    extra = conf / "extra.conf"
+    if place == "include":
+        (conf / "nix.conf").write_text("!include extra.conf\n")
+    elif place == "user-file":
+        monkeypatch.setenv("NIX_USER_CONF_FILES", str(extra))
+    elif place == "xdg":
+        (tmp_path / "xdg/nix").mkdir(parents=True)
+        extra = tmp_path / "xdg/nix/nix.conf"
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    if place == "channels":
+        channels = tmp_path / "home/.nix-defexpr/channels"
+        channels.mkdir(parents=True)
+        (channels / "dep").symlink_to(tmp_path / "a")
+    else:
+        extra.write_text(f"nix-path = dep={tmp_path / 'a'}\n")
+    _image(repo, "v = import <dep>;")
+    first = _tags(capsys)
+    if place == "channels":
+        (channels / "dep").unlink()
+        (channels / "dep").symlink_to(tmp_path / "b")
+    else:
+        extra.write_text(f"nix-path = dep={tmp_path / 'b'}\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_kind_8_variables_read_with_get_env(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _image(repo, 'v = builtins.getEnv "FLAVOUR";')
+    monkeypatch.setenv("FLAVOUR", "sweet")
+    first = _tags(capsys)
+    monkeypatch.setenv("FLAVOUR", "sour")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_kind_9_a_manifest_that_nix_itself_reads(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _image(repo, "v = builtins.readFile ./deploy/hello.yaml;")
+    first = _tags(capsys)
+    main(["--fix", "deploy/hello.yaml"])
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_a_variable_no_reachable_file_reads_keeps_the_cache(
+    repo: Path, nix_log: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _image(repo, 'v = builtins.getEnv "FLAVOUR";')
+    _tags(capsys)
+    monkeypatch.setenv("UNRELATED", "x")
+    nix_log.unlink()
+    _tags(capsys)
+    assert starts(nix_log) == []
