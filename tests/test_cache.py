@@ -268,3 +268,44 @@ def test_a_variable_no_reachable_file_reads_keeps_the_cache(
     nix_log.unlink()
     _tags(capsys)
     assert starts(nix_log) == []
+
+
+def _monorepo(repo: Path, names: list[str]) -> None:
+    """One image per Nix file, each with its own source folder; one config for all."""
+    config = ["images:"]
+    for name in names:
+        (repo / name / "src").mkdir(parents=True)
+        (repo / name / "src/main.go").write_text(f"package {name}\n")
+        (repo / name / "default.nix").write_text(IMAGE.format(body="src = ./src;"))
+        config += [f"  - name: registry.example.com/team/{name}", f"    nix: {name}",
+                   "    attr: image"]
+    (repo / ".nix-tag-check.yaml").write_text("\n".join(config) + "\n")
+    git(repo, "add", "-A")
+
+
+def test_a_commit_touching_no_input_starts_no_nix(
+    repo: Path, nix_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _monorepo(repo, ["a", "b"])
+    _tags(capsys)
+    (repo / "README.md").write_text("docs\n")
+    (repo / "a/notes.txt").write_text("beside the source, not in it\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "docs")
+    nix_log.unlink()
+    _tags(capsys)
+    assert starts(nix_log) == []
+
+
+def test_touching_one_files_inputs_re_evaluates_only_that_file(
+    repo: Path, nix_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _monorepo(repo, ["a", "b", "c"])
+    _tags(capsys)
+    (repo / "b/src/main.go").write_text("package b // changed\n")
+    nix_log.unlink()
+    main(["--print-expected", "-v"])
+    assert starts(nix_log) == ["nix-instantiate"]
+    err = capsys.readouterr().err
+    assert "evaluation: b/default.nix: 1 image(s) evaluated with Nix" in err
+    assert "evaluation: a/default.nix: cached" in err and "evaluation: c/default.nix: cached" in err

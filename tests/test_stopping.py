@@ -79,3 +79,17 @@ def test_timeout_leaves_no_nix_process(
                  f"{HELLO}=slow.nix#image"]) == 2
     assert "evaluation took longer than 1s (--timeout)" in capsys.readouterr().err
     assert not _alive(int(log.read_text().split()[0]))
+
+
+def test_at_most_one_process_per_core(tmp_path: Path) -> None:
+    from nix_tag_check import processes
+
+    log = tmp_path / "log"
+    step = f'echo start >> "{log}"; sleep 0.2; echo end >> "{log}"'
+    outputs = processes.run_all([["sh", "-c", step]] * 6, str(tmp_path), 60)
+    assert [code for code, _, _ in outputs] == [0] * 6
+    running = peak = 0
+    for line in log.read_text().split():
+        running += 1 if line == "start" else -1
+        peak = max(peak, running)
+    assert 1 <= peak <= (os.cpu_count() or 1)

@@ -1,0 +1,193 @@
+"""Differential proof of the cache: random repository operations, then cached == --no-cache.
+
+After every step the cached run must print exactly what an uncached run prints (tags,
+or the same error), and a step that touches no input of any image must start no Nix.
+CI runs a few short programs (see STEPS); NIX_TAG_CHECK_MODEL_EXAMPLES=50 runs a long one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from nixtools import counting_nix, starts
+
+from nix_tag_check.main import main
+
+EXAMPLES = int(os.environ.get("NIX_TAG_CHECK_MODEL_EXAMPLES", "3"))
+STEPS = 10
+DERIVATION = ('{{ image = derivation {{ name = "{name}"; system = "x86_64-linux"; '
+              'builder = "/bin/sh"; {body} }}; }}\n')
+FILES = {
+    "a.nix": DERIVATION.format(name="a", body='src = ./src; d = builtins.readFile ./data.txt; '
+                               'e = builtins.getEnv "FLAVOUR";'),
+    "b.nix": DERIVATION.format(name="b", body="l = import ./lib.nix; "
+                               "t = builtins.readFile ./linked.txt; dep = import <dep>;"),
+    "lib.nix": '"lib one"\n',
+    "data.txt": "data one\n",
+    "other.txt": "other one\n",
+    "src/main.go": "package main\n",
+    "notes/todo.md": "nothing Nix reads\n",
+}
+CONFIG = """images:
+  - name: registry.example.com/team/a
+    nix: a.nix
+    attr: image
+  - name: registry.example.com/team/b
+    nix: b.nix
+    attr: image
+"""
+INPUTS = ["lib.nix", "data.txt", "other.txt", "src/main.go", "src/extra.go", "a.nix"]
+NOT_READ = ["notes/todo.md", "notes/more.md", "README.md"]
+TEXTS = st.sampled_from(["one\n", "two\n", "package main\n", '"lib two"\n'])
+
+
+def _git(root: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, check=False)
+
+
+class CacheModel(RuleBasedStateMachine):
+    """A repository that a developer works in, checked after every step."""
+
+    @initialize()
+    def make_repository(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="nix-tag-check-model-"))
+        self.root = self.home / "repo"
+        for rel, text in {**FILES, ".nix-tag-check.yaml": CONFIG}.items():
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / rel).write_text(text)
+        (self.root / "linked.txt").symlink_to("data.txt")
+        for name in ("dep-one", "dep-two"):
+            (self.home / name).mkdir()
+            (self.home / name / "default.nix").write_text(f'"{name}"\n')
+        _git(self.root, "init", "-q", "-b", "main")
+        _git(self.root, "add", "-A")
+        _git(self.root, "commit", "-qm", "init")
+        self.saved_env = {k: os.environ.get(k) for k in ("PATH", "NIX_PATH", "FLAVOUR", "OTHER")}
+        self.log = self.home / "nix-starts.log"
+        os.environ["PATH"] = counting_nix(self.home / "bin", self.log)
+        os.environ["NIX_PATH"] = f"dep={self.home / 'dep-one'}"
+        self.cwd = os.getcwd()
+        os.chdir(self.root)
+        self.no_input_touched = False
+        self.worktree = False
+        self.last_ok = False
+
+    def teardown(self) -> None:
+        if hasattr(self, "cwd"):
+            os.chdir(self.cwd)
+            for key, value in self.saved_env.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def _write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or path.is_dir():
+            return
+        path.write_text(text)
+
+    @rule(rel=st.sampled_from(INPUTS), text=TEXTS)
+    def edit_an_input(self, rel: str, text: str) -> None:
+        self._write(rel, text)
+
+    @rule(rel=st.sampled_from(INPUTS))
+    def delete_an_input(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            (self.root / rel).unlink()
+
+    @rule(source=st.sampled_from(INPUTS), destination=st.sampled_from(INPUTS))
+    def rename(self, source: str, destination: str) -> None:
+        with contextlib.suppress(OSError):
+            os.replace(self.root / source, self.root / destination)
+
+    @rule(rel=st.sampled_from(NOT_READ), text=TEXTS)
+    def edit_a_file_nothing_reads(self, rel: str, text: str) -> None:
+        self._write(rel, text)
+        self.no_input_touched = True
+
+    @rule(rel=st.sampled_from(["src/wip.go", "wip.nix", "src/deep/new.txt"]), text=TEXTS)
+    def add_an_untracked_file(self, rel: str, text: str) -> None:
+        existed = (self.root / rel).exists()
+        self._write(rel, text)
+        self.no_input_touched = not existed and not self._tracked(rel) and not self.worktree
+
+    def _tracked(self, rel: str) -> bool:
+        out = subprocess.run(["git", "ls-files", "--error-unmatch", rel], cwd=self.root,
+                             capture_output=True, check=False)
+        return out.returncode == 0
+
+    @rule(folder=st.sampled_from(["src/empty", "empty", "src/a/b"]))
+    def make_an_empty_folder(self, folder: str) -> None:
+        (self.root / folder).mkdir(parents=True, exist_ok=True)
+
+    @rule(link_to=st.sampled_from(["data.txt", "other.txt", "missing.txt"]))
+    def point_the_link_elsewhere(self, link_to: str) -> None:
+        link = self.root / "linked.txt"
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(link_to)
+
+    @rule(patterns=st.sampled_from(["", "src/wip.go\n", "*.txt\n", "src/\n"]))
+    def change_gitignore(self, patterns: str) -> None:
+        (self.root / ".gitignore").write_text(patterns)
+
+    @rule(command=st.sampled_from([
+        ["add", "-A"], ["add", "src"], ["rm", "-q", "--cached", "other.txt"],
+        ["rm", "-q", "-r", "--cached", "src"], ["commit", "-qam", "c"],
+        ["commit", "-q", "--allow-empty", "-m", "e"], ["checkout", "-q", "HEAD~1", "--", "."],
+        ["checkout", "-q", "HEAD", "--", "."], ["stash", "-q"], ["stash", "pop", "-q"],
+    ]))
+    def git(self, command: list[str]) -> None:
+        _git(self.root, *command)
+
+    @rule(value=st.sampled_from(["sweet", "sour", None]))
+    def set_flavour(self, value: str | None) -> None:
+        os.environ.pop("FLAVOUR", None) if value is None else os.environ.__setitem__(
+            "FLAVOUR", value)
+
+    @rule(dep=st.sampled_from(["dep-one", "dep-two"]))
+    def change_nix_path(self, dep: str) -> None:
+        os.environ["NIX_PATH"] = f"dep={self.home / dep}"
+
+    @rule(extra=st.sampled_from(["", "sources: worktree\n", "sources: tracked\n"]))
+    def change_config(self, extra: str) -> None:
+        (self.root / ".nix-tag-check.yaml").write_text(CONFIG + extra)
+        self.worktree = "worktree" in extra
+
+    def _run(self, *extra: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--print-expected", *extra])
+        return code, out.getvalue(), err.getvalue()
+
+    @invariant()
+    def cached_equals_uncached(self) -> None:
+        if not hasattr(self, "root"):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.log.unlink()
+        cached = self._run()
+        started = starts(self.log)
+        assert cached == self._run("--no-cache")
+        if self.no_input_touched and self.last_ok:
+            assert started == [], "a step that touches no input started Nix"
+        self.no_input_touched = False
+        self.last_ok = cached[0] == 0
+
+
+CacheModel.TestCase.settings = settings(
+    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+TestCacheModel = CacheModel.TestCase
