@@ -150,6 +150,165 @@ def make_repo(root: Path, images: int, manifests: int, work: int, every: int) ->
     return repo
 
 
+PKG_FILE = """\
+self: {{ v = {n} + (if {n} == 0 then 0 else self.p{half}.v); }}
+"""
+PKGS_DEFAULT = """\
+{{ }}:
+let
+  file = n: ./by-number + "/p${{toString n}}.nix";
+  self = builtins.listToAttrs (builtins.genList
+    (n: {{ name = "p${{toString n}}"; value = import (file n) self; }}) {files});
+in self
+"""
+STAND_IN_IMAGE = """\
+let
+  pkgs = import <nixpkgs> {{ }};
+  heavy = builtins.foldl' (a: i: a + builtins.stringLength (builtins.toString i)) 0
+    (builtins.genList (x: x) {work});
+  everything = builtins.foldl' (a: n: a + pkgs."p${{toString n}}".v) 0
+    (builtins.genList (x: x) {files});
+in {{
+  img0 = derivation {{
+    name = "img0"; system = "x86_64-linux"; builder = "/bin/sh";
+    h = toString heavy; e = toString everything;
+  }} // {{ imageName = "registry.example.com/team/img0"; }};
+}}
+"""
+MONOREPO_IMAGE = """\
+let
+  heavy = builtins.foldl' (a: i: a + builtins.stringLength (builtins.toString i)) 0
+    (builtins.genList (x: x) {work});
+in {{
+  image = derivation {{
+    name = "img{i}"; system = "x86_64-linux"; builder = "/bin/sh"; src = ./src;
+    h = toString heavy;
+  }} // {{ imageName = "registry.example.com/team/img{i}"; }};
+}}
+"""
+
+
+def commit_all(repo: Path, message: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com",
+           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
+    for command in (["git", "add", "-A"], ["git", "commit", "-qm", message]):
+        subprocess.run(command, cwd=repo, check=True, env=env)
+
+
+def counting_path(root: Path) -> tuple[dict[str, str], Path]:
+    """An environment whose nix and nix-instantiate log each start, and that log."""
+    log = root / "nix-starts.log"
+    bin_dir = root / "counting-bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("nix", "nix-instantiate"):
+        real = shutil.which(tool)
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho {tool} >> "{log}"\nexec {real} "$@"\n')
+        (bin_dir / tool).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, log
+
+
+def nix_starts(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> int:
+    log.unlink(missing_ok=True)
+    subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
+    return len(log.read_text().split()) if log.exists() else 0
+
+
+def make_monorepo(root: Path, images: int, work: int) -> Path:
+    """One image per Nix file, each with its own source folder."""
+    repo = root / "monorepo"
+    config = ["images:"]
+    for i in range(images):
+        (repo / f"img{i}/src").mkdir(parents=True)
+        (repo / f"img{i}/src/main.go").write_text(f"package img{i}\n")
+        (repo / f"img{i}/default.nix").write_text(MONOREPO_IMAGE.format(work=work, i=i))
+        config += [f"  - name: registry.example.com/team/img{i}", f"    nix: img{i}",
+                   "    attr: image"]
+    (repo / ".nix-tag-check.yaml").write_text("\n".join(config) + "\n")
+    (repo / "deploy").mkdir()
+    for i in range(images):
+        (repo / f"deploy/svc{i}.yaml").write_text(
+            MANIFEST.format(i=i, image=f"registry.example.com/team/img{i}:stale"))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    commit_all(repo, "monorepo")
+    return repo
+
+
+def make_stand_in(root: Path, files: int, work: int) -> tuple[Path, dict[str, str]]:
+    """A nixpkgs-shaped search path entry (files importing each other) and a repository."""
+    pkgs = root / "stand-in-nixpkgs"
+    (pkgs / "by-number").mkdir(parents=True)
+    (pkgs / "default.nix").write_text(PKGS_DEFAULT.format(files=files))
+    for n in range(files):
+        (pkgs / f"by-number/p{n}.nix").write_text(PKG_FILE.format(n=n, half=n // 2))
+    repo = root / "stand-in-repo"
+    repo.mkdir()
+    (repo / "default.nix").write_text(STAND_IN_IMAGE.format(work=work, files=files))
+    (repo / ".nix-tag-check.yaml").write_text(
+        "images:\n  - name: registry.example.com/team/img0\n    nix: default.nix\n"
+        "    attr: img0\n")
+    (repo / "deploy.yaml").write_text(
+        MANIFEST.format(i=0, image="registry.example.com/team/img0:stale"))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    commit_all(repo, "stand-in")
+    return repo, {**os.environ, "NIX_PATH": f"nixpkgs={pkgs}"}
+
+
+def incremental_rows(root: Path, work: int, repeat: int) -> list[str]:
+    """Section 4: what a commit costs when it touches no input, or one file's inputs."""
+    out = ["", "## 4. Commits that touch little", "",
+           "The cache is filled by one run, then a commit changes one thing and the tool runs "
+           "again. Nix processes are counted by wrappers on PATH.", "",
+           "| case | tool s | Nix processes | files re-evaluated | verdict |",
+           "|---|---|---|---|---|"]
+    env, log = counting_path(root)
+    repo = root / "repo-n8-m10-e1"
+    nix_starts([*TOOL], repo, env, log)  # fill the cache with these Nix binaries
+    (repo / "README.md").write_text("docs nobody's image reads\n")
+    commit_all(repo, "docs")
+    starts = nix_starts([*TOOL], repo, env, log)
+    seconds = median_seconds(lambda: subprocess.run([*TOOL], cwd=repo, env=env,
+                                                    capture_output=True), repeat)
+    out.append(f"| edit a file no image reads (8 images, 1 file) | {seconds:.3f} | {starts} | "
+               f"0 | {'PASS' if starts == 0 else 'FAIL'} (goal: 0 Nix processes) |")
+    mono = make_monorepo(root, 20, max(1, work // 20))
+    nix_starts([*TOOL], mono, env, log)
+    (mono / "img7/src/main.go").write_text("package img7 // changed\n")
+    commit_all(mono, "one service")
+    log.unlink(missing_ok=True)
+    started = time.perf_counter()
+    result = subprocess.run([*TOOL, "-v"], cwd=mono, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    evaluated = result.stderr.count("evaluated with Nix")
+    starts = len(log.read_text().split()) if log.exists() else 0
+    log.unlink(missing_ok=True)
+    out.append(f"| monorepo, 20 images in 20 files, one image's source changes | {seconds:.3f} | "
+               f"{starts} | {evaluated} | {'PASS' if evaluated == 1 else 'FAIL'} "
+               "(goal: 1 file re-evaluated) |")
+    return out
+
+
+def stand_in_rows(root: Path, work: int, repeat: int, files: int) -> list[str]:
+    """Section 5: the cost of tracking inputs where it grows (a nixpkgs-shaped search path)."""
+    repo, env = make_stand_in(root, files, work)
+    raw_command = ["nix-instantiate", "--eval", "--strict", "--json", "-A", "img0.outPath",
+                   str(repo / "default.nix")]
+
+    def cold() -> None:
+        shutil.rmtree(repo / ".git/nix-tag-check", ignore_errors=True)
+        subprocess.run([*TOOL], cwd=repo, env=env, capture_output=True, check=False)
+
+    raw = median_seconds(
+        lambda: subprocess.run(raw_command, cwd=repo, env=env, capture_output=True), repeat)
+    tool = median_seconds(cold, repeat)
+    return ["", "## 5. Uncached tool / raw Nix with a nixpkgs-shaped search path", "",
+            f"`<nixpkgs>` is a stand-in of {files} `.nix` files importing each other through a "
+            "`NIX_PATH` entry; the image forces all of them. The tool runs with an empty cache "
+            "(the key is computed, Nix runs, the entry is stored).", "",
+            "| files | raw Nix s | tool s | ratio | verdict |", "|---|---|---|---|---|",
+            f"| {files} | {raw:.3f} | {tool:.3f} | {tool / raw:.2f} | "
+            f"{verdict(tool / raw, 1.3)} |"]
+
+
 def raw_nix(repo: Path, images: int) -> list[str]:
     """The same expressions, evaluated by Nix alone: every image's output path, one process."""
     attrs = [arg for i in range(images) for arg in ("-A", f"img{i}.outPath")]
@@ -263,6 +422,8 @@ def main() -> int:
             share = "1 in 10" if every == 10 else "all"
             out.append(f"| {m} | {share} | {naive:.3f} | {tool:.3f} | {tool / naive:.3f} | "
                        f"{verdict(tool / naive, goal)} |")
+        out += incremental_rows(root, work, repeat)
+        out += stand_in_rows(root, work, repeat, 1000 if args.quick else 5000)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))

@@ -80,7 +80,9 @@ class Store:
         return Hashes({k: v for k, v in known.items() if isinstance(v, list) and len(v) == 2})
 
     def save_hashes(self, hashes: Hashes) -> None:
-        self._write("hashes.json", {"format": FORMAT, "files": hashes.known})
+        kept = hashes.kept()
+        if kept is not None:
+            self._write("hashes.json", {"format": FORMAT, "files": kept})
 
     def _write(self, name: str, data: object) -> None:
         if not self.usable:

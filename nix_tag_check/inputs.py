@@ -43,11 +43,14 @@ class Hashes:
 
     def __init__(self, known: dict[str, list[object]] | None = None) -> None:
         self.known: dict[str, list[object]] = known or {}
+        self.changed = False
+        self.used: set[str] = set()
         self.scans: dict[str, nix_source.TextScan] = {}
         self.now = time.time_ns()
 
     def digest(self, path: str, st: os.stat_result) -> str:
         key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        self.used.add(path)
         cached = self.known.get(path)
         if cached is not None and cached[0] == key and isinstance(cached[1], str):
             return cached[1]
@@ -55,7 +58,14 @@ class Hashes:
             value = hashlib.sha256(handle.read()).hexdigest()
         if self.now - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
             self.known[path] = [key, value]
+            self.changed = True
         return value
+
+    def kept(self) -> dict[str, list[object]] | None:
+        """What to remember for the next run (files this run hashed); None: nothing new."""
+        if not self.changed and self.used >= self.known.keys():
+            return None
+        return {path: self.known[path] for path in self.used if path in self.known}
 
     def scan(self, path: str) -> nix_source.TextScan | None:
         """The file's Nix literals; None for a file that cannot be Nix code."""
