@@ -6,7 +6,7 @@ import pytest
 from conftest import expected_map, fix_error
 
 from nix_tag_check.fix import fix_text
-from nix_tag_check.scan import ScanError
+from nix_tag_check.scan import ScanError, scan
 
 EXPECTED = expected_map(hello="h2", api="a2")
 REPO = "repository: ghcr.io/acme/api\n"
@@ -107,3 +107,9 @@ def test_refuses_a_tag_shared_by_two_images() -> None:
 ))
 def test_refuses(source: str, error: str) -> None:
     assert fix_error(source, EXPECTED).startswith(error)
+
+
+def test_a_tag_fix_cannot_write_keeps_its_digest() -> None:
+    [item] = scan(f'{REPO}tag: "o\\x6cd"\ndigest: {D}\n', "values.yaml", EXPECTED)
+    assert item.unfixable is not None
+    assert item.edits == []

@@ -21,6 +21,10 @@ MARK = "# nix-tag-check: ghcr.io/acme/api"
     ("x: old #nix-tag-check:ghcr.io/acme/api\n", "x: a2 #nix-tag-check:ghcr.io/acme/api\n"),
     (f"x: old {MARK}\r\n", f"x: a2 {MARK}\r\n"),
     (f"image: ghcr.io/acme/api:old {MARK}\n", f"image: ghcr.io/acme/api:a2 {MARK}\n"),
+    # a marked chart `tag:` (its registry set elsewhere): a digest beside it is emptied
+    (f"image: acme/api\ntag: v1 {MARK}\ndigest: sha256:{'ab' * 32}\n",
+     f'image: acme/api\ntag: a2 {MARK}\ndigest: ""\n'),
+    (f"tag: a2 {MARK}\nsha: '{'ab' * 32}'\n", f"tag: a2 {MARK}\nsha: ''\n"),
 ))
 def test_fixes(source: str, fixed: str) -> None:
     assert fix_text(source, EXPECTED) == fixed
@@ -32,6 +36,7 @@ def test_fixes(source: str, fixed: str) -> None:
     f"x: 'old {MARK}'\n",
     "x: old#nix-tag-check:ghcr.io/acme/api\n",
     f"script: |\n  old {MARK}\n",
+    f"IMAGE_TAG: a2 {MARK}\ndigest: sha256:{'ab' * 32}\n",
 ))
 def test_leaves_alone(source: str) -> None:
     assert fix_text(source, EXPECTED) == source

@@ -52,6 +52,8 @@ def _index(ctx: Context, roots: list[yt.Node]) -> list[yt.Mapping]:
     for node in yt.walk(roots):
         if isinstance(node, yt.Mapping):
             keys.update(id(key) for key, _ in node.pairs)
+            ctx.tag_of.update((id(v), node) for k, v in node.pairs
+                              if isinstance(k, yt.Scalar) and k.value == "tag")
             mappings.append(node)
             if node.flow:
                 ctx.in_flow.update(id(value) for _, value in node.pairs)

@@ -56,6 +56,7 @@ class Context:
     in_flow: set[int] = field(default_factory=set)  # nodes written inside [...] or {...}
     scalars: list[yt.Scalar] = field(default_factory=list)  # every scalar, by offset
     values_by_line: dict[int, list[yt.Scalar]] = field(default_factory=dict)  # not keys
+    tag_of: dict[int, yt.Mapping] = field(default_factory=dict)  # `tag:` value -> its mapping
     lines: yt.LineIndex = field(init=False)
 
     def __post_init__(self) -> None:

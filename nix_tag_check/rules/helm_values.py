@@ -89,13 +89,16 @@ def pinned_digests(ctx: Context, keys: dict[str, yt.Node], exp: Expected) -> lis
     return found
 
 
-def unpin(ctx: Context, item: Finding, digests: list[yt.Scalar]) -> None:
-    """Empty each digest (the finding says the first), claimed for the finding's image."""
+def unpin(ctx: Context, item: Finding, digests: list[yt.Scalar]) -> list[edits.Edit]:
+    """Claim each digest for the finding's image (it says the first); the edits emptying them.
+
+    Made inside the finding's `ctx.fix`, beside its tag's edit: both are written, or neither.
+    """
     for node in digests:
         ctx.claimed[id(node)] = item.image
-        item.edits.append(edits.empty_scalar(ctx.text, node))
     if digests:
         item.digest, item.digest_emptied = digests[0].value, True
+    return [edits.empty_scalar(ctx.text, node) for node in digests]
 
 
 def check(ctx: Context, keys: dict[str, yt.Node]) -> Iterator[Finding]:
@@ -112,8 +115,7 @@ def check(ctx: Context, keys: dict[str, yt.Node]) -> Iterator[Finding]:
         return  # reported where the shared tag was first found
     found = tag.value or None
     item = ctx.finding(tag if fresh_tag else digests[0], exp, found, "helm")
-    if fresh_tag and found != exp.tag:
-        ctx.fix(item, lambda: [edits.set_scalar(ctx.text, tag, exp.tag)])
-    if item.unfixable is None:  # a tag --fix cannot write keeps its digest too
-        unpin(ctx, item, digests)
+    retag = fresh_tag and found != exp.tag
+    ctx.fix(item, lambda: ([edits.set_scalar(ctx.text, tag, exp.tag)] if retag else [])
+            + unpin(ctx, item, digests))
     yield item

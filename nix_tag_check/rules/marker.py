@@ -10,6 +10,7 @@ from .. import edits
 from .. import yaml_tree as yt
 from ..errors import ScanError
 from ..reference import TAG_RE, ReferenceError, parse_reference, parse_repository
+from . import helm_values
 from .context import Context, Expected, Finding
 
 MARKER_RE = re.compile(r"#[ \t]*nix-tag-check:[ \t]*(?P<name>[^\s#]+)")
@@ -58,6 +59,10 @@ def _finding(ctx: Context, node: yt.Scalar, exp: Expected) -> Finding:
         raise ScanError(f"value marked for {exp.name} is neither a reference to it nor a tag",
                         node.line + 1, node.column + 1)
     item = ctx.finding(node, exp, node.value, "marker")
-    if node.value != exp.tag:
-        ctx.fix(item, lambda: [edits.set_scalar(ctx.text, node, exp.tag)])
+    mapping = ctx.tag_of.get(id(node))  # a chart's `tag:`: a digest beside it would win
+    digests = [] if mapping is None else helm_values.pinned_digests(
+        ctx, ctx.merged(mapping), exp)
+    retag = node.value != exp.tag
+    ctx.fix(item, lambda: ([edits.set_scalar(ctx.text, node, exp.tag)] if retag else [])
+            + helm_values.unpin(ctx, item, digests))
     return item
