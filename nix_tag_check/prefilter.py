@@ -23,6 +23,9 @@ _ESCAPE_RE = re.compile(
     re.DOTALL,
 )
 _MAY_HIDE_RE = re.compile(rb"\\(?:[xuU/]|\r?\n|\r)")
+# A comment that starts with the tool's name: a marker (even for an image that is not
+# configured) or almost one is an error, so such a file is always read.
+_MARKER_LIKE_RE = re.compile(rb"#[ \t]*(?i:nix[-_ .]?tag[-_ .]?check)")
 
 
 def _unescape(match: re.Match[bytes]) -> bytes:
@@ -44,10 +47,13 @@ def _holds(data: bytes, needles: Sequence[bytes]) -> bool:
 def mentions(raw: bytes, needles: Sequence[str]) -> bool:
     """Whether the bytes of a whole file may name an image (in any encoding, escaped)."""
     encoded = [n.encode() for n in needles]
-    if _holds(raw, encoded):
+    if _holds(raw, encoded) or _MARKER_LIKE_RE.search(raw):
         return True
     codec, _ = detect(raw[:4])
-    return codec != UTF8 and _holds(raw.decode(codec, "replace").encode(UTF8), encoded)
+    if codec == UTF8:
+        return False
+    wide = raw.decode(codec, "replace").encode(UTF8)
+    return _holds(wide, encoded) or _MARKER_LIKE_RE.search(wide) is not None
 
 
 def mentions_file(path: str, needles: Sequence[str]) -> bool:
@@ -64,5 +70,7 @@ def mentions_file(path: str, needles: Sequence[str]) -> bool:
                 encoded = [n.encode(codec) for n in needles] + ["\\".encode(codec)]
                 return any(data.find(n) != -1 for n in encoded)
             if any(data.find(n.encode()) != -1 for n in needles):
+                return True
+            if _MARKER_LIKE_RE.search(data) is not None:
                 return True
             return _MAY_HIDE_RE.search(data) is not None

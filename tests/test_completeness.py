@@ -240,3 +240,31 @@ def test_tracked_file_deleted_from_the_work_tree_is_not_checked(
     (repo / "deploy/worker-cronjob.yaml").unlink()
     assert main(["--fix"]) == 1
     assert _errors(capsys) == []
+
+
+def test_marker_for_an_image_that_is_not_configured_is_an_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = repo / "deploy/config.yaml"
+    path.write_text("data:\n  API_TAG: v1  # nix-tag-check: ghcr.io/acme/api\n")
+    assert main(["--fix"]) == 2
+    assert _errors(capsys) == [
+        "error: deploy/config.yaml:2:16: marker names ghcr.io/acme/api, which is not a "
+        "configured image (configured: registry.example.com/team/hello, "
+        "registry.example.com/team/worker): configure it, or fix the marker"
+    ]
+    assert path.read_text() == "data:\n  API_TAG: v1  # nix-tag-check: ghcr.io/acme/api\n"
+
+
+@pytest.mark.parametrize("comment", [
+    f"# nix-tag-check {HELLO}", f"# Nix-Tag-Check: {HELLO}", f"# nix-tag-check : {HELLO}",
+    f"#  nix_tag_check: {HELLO}",
+])
+def test_comment_that_is_almost_a_marker_is_an_error_never_ignored(
+    repo: Path, capsys: pytest.CaptureFixture[str], comment: str
+) -> None:
+    (repo / "deploy/config.yaml").write_text(f"data:\n  TAG: v1  {comment}\n")
+    assert main(["--format", "github"]) == 2
+    out = capsys.readouterr().out
+    assert "::error file=deploy/config.yaml,line=2" in out
+    assert "deploy/config.yaml:2:12: this comment looks like a marker but is not one" in out

@@ -110,13 +110,14 @@ MARKER_SPELLINGS = ["  # nix-tag-check: {}", " #nix-tag-check:{}", "\t#  nix-tag
 
 
 def comment(draw: DRAW, image: str | None) -> str:
-    """An optional trailing comment; a marker naming `image` only when it names a configured one.
+    """An optional trailing comment; a marker naming `image` only when it names a configured one
+    (a marker for another image is an error, as is a comment that is almost a marker).
 
     (A marker for a configured image on a line whose value is neither a reference to it nor a
     tag is an error the scanner reports; it has its own tests.)
     """
     choices = ["", "", "  # pinned by CI", " # ghcr.io/acme/api:old", "\t# a tab before",
-               "  # nix-tag-check: ghcr.io/acme/api-gateway"]
+               "  # nix-tag-check runs in CI"]
     if image in FRESH:
         choices += [draw(st.sampled_from(MARKER_SPELLINGS)).format(image)]
     return draw(st.sampled_from(choices))
@@ -413,9 +414,9 @@ def configmap(draw: DRAW, doc: Doc) -> None:
             doc.line(f"  MARKED_{number}: ", hole, marker)
         elif kind == "reference":
             doc.line(f"  MARKED_{number}: ", reference_hole(draw, image, flow=False), marker)
-        elif kind == "other":  # a marker for an image that is not configured
+        elif kind == "other":  # prose that starts with the tool's name: no marker
             doc.line(f"  OTHER_{number}: {quoted(draw, 'v1')}"
-                     "  # nix-tag-check: ghcr.io/acme/api-gateway")
+                     "  # nix-tag-check sets this")
         else:  # a reference in a plain string without a marker: not a field we rewrite
             doc.line(f"  PLAIN_{number}: {image}:old")
 

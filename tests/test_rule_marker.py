@@ -32,7 +32,13 @@ def test_fixes(source: str, fixed: str) -> None:
 
 @pytest.mark.parametrize("source", (
     f"x: a2 {MARK}\n",
-    "x: old # nix-tag-check: ghcr.io/acme/other\n",
+    "x: old # nix-tag-check: ignore\n",
+    "x: old # bumped by nix-tag-check\n",
+    "x: old # nix-tag-check runs in CI before kubectl apply\n",
+    "x: old # nix-tag-check package.\n",
+    "# nix-tag-check\nx: old\n",
+    "x: old # nix-tag-checker: ghcr.io/acme/api\n",
+    "x: 'old # Nix-Tag-Check image'\n",
     f"x: 'old {MARK}'\n",
     "x: old#nix-tag-check:ghcr.io/acme/api\n",
     f"script: |\n  old {MARK}\n",
@@ -44,6 +50,16 @@ def test_leaves_alone(source: str) -> None:
 
 @pytest.mark.parametrize(("source", "error"), (
     ("x: old # nix-tag-check: Not/A/Name\n", "1:8: marker names 'Not/A/Name'"),
+    ("x: old # nix-tag-check: ghcr.io/acme/other\n", "1:8: marker names ghcr.io/acme/other, "
+     "which is not a configured image (configured: ghcr.io/acme/api, registry.example.com/"),
+    ("x: old # nix-tag-check ghcr.io/acme/api\n", "1:8: this comment looks like a marker"),
+    ("x: old # nix-tag-check : ghcr.io/acme/api\n", "1:8: this comment looks like a marker"),
+    ("x: old # Nix-Tag-Check: ghcr.io/acme/api\n", "1:8: this comment looks like a marker"),
+    ("x: old # nix_tag_check: ghcr.io/acme/api\n", "1:8: this comment looks like a marker"),
+    ("x: old # nix-tag-check:\n", "1:8: this comment looks like a marker"),
+    ("# NIX-TAG-CHECK ghcr.io/acme/api\nx: old\n", "1:1: this comment looks like a marker"),
+    ("x: old # nix-tag-check acme/api\n", "1:8: this comment looks like a marker"),
+    ("x: old # nix-tag-check ignore\n", "1:8: this comment looks like a marker"),
     (f"{MARK}\nx: old\n", "1:1: marker for ghcr.io/acme/api has no value on its line"),
     (f"x:\n  {MARK}\n", "2:3: marker for ghcr.io/acme/api has no value on its line"),
     (f"x: not a tag {MARK}\n", "1:4: value marked for ghcr.io/acme/api is neither"),

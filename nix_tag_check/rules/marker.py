@@ -14,25 +14,51 @@ from . import helm_values
 from .context import Context, Expected, Finding
 
 MARKER_RE = re.compile(r"#[ \t]*nix-tag-check:[ \t]*(?P<name>[^\s#]+)")
+# A comment that starts with the tool's name, however spelt: a marker, almost one, or prose.
+MARKER_LIKE_RE = re.compile(r"#[ \t]*(?i:nix[-_ .]?tag[-_ .]?check)(?![A-Za-z0-9])"
+                            r"(?P<colon>[ \t]*:)?[ \t]*(?P<word>[^\s#]*)")
+PRAGMAS = {"ignore"}  # `# nix-tag-check: ignore` is no image name
 
 
 def check(ctx: Context) -> Iterator[Finding]:
     """Every marker comment of the text (a `#` inside a scalar is text, not a comment)."""
     starts = [s.start for s in ctx.scalars]
-    for match in MARKER_RE.finditer(ctx.text):
-        hash_at = match.start()
+    for almost in MARKER_LIKE_RE.finditer(ctx.text):
+        hash_at = almost.start()
         if hash_at > 0 and not ctx.text[hash_at - 1].isspace():
             continue
         before = bisect.bisect_right(starts, hash_at) - 1
         if before >= 0 and ctx.scalars[before].end > hash_at:
             continue  # inside a scalar (a script, a quoted string): text, not a comment
+        match = MARKER_RE.match(ctx.text, hash_at)
+        if match is None:
+            _almost(ctx, almost)
+            continue
+        if match["name"] in PRAGMAS:
+            continue
         node, exp = _marked(ctx, match)
-        if node is not None and exp is not None and not ctx.taken(node, exp):
+        if not ctx.taken(node, exp):
             yield _finding(ctx, node, exp)
 
 
-def _marked(ctx: Context, match: re.Match[str]) -> tuple[yt.Scalar | None, Expected | None]:
-    """The value a marker marks, and the image it names (None: not a configured image)."""
+def _almost(ctx: Context, almost: re.Match[str]) -> None:
+    """A comment that starts with the tool's name but is no marker: an error when it would
+    be one with a fix (a colon, or an image or pragma after the name); prose is left be."""
+    word = almost["word"]
+    try:
+        repo = parse_repository(word)
+        image_like = "/" in word or "." in word or repo in ctx.expected
+    except ReferenceError:
+        image_like = False
+    if almost["colon"] or image_like or word in PRAGMAS:
+        line, column = ctx.lines.line_of(almost.start())
+        raise ScanError("this comment looks like a marker but is not one: write "
+                        "`# nix-tag-check: IMAGE` (lowercase, a colon, then the image), "
+                        "or reword the comment", line + 1, column)
+
+
+def _marked(ctx: Context, match: re.Match[str]) -> tuple[yt.Scalar, Expected]:
+    """The value a marker marks, and the configured image it names."""
     line, column = ctx.lines.line_of(match.start())
     try:
         repo = parse_repository(match["name"])
@@ -41,7 +67,10 @@ def _marked(ctx: Context, match: re.Match[str]) -> tuple[yt.Scalar | None, Expec
                         line + 1, column) from None
     exp = ctx.expected.get(repo)
     if exp is None:
-        return None, None
+        configured = ", ".join(sorted(e.name for e in ctx.expected.values()))
+        raise ScanError(f"marker names {match['name']}, which is not a configured image "
+                        f"(configured: {configured}): configure it, or fix the marker",
+                        line + 1, column)
     candidates = [s for s in ctx.values_by_line.get(line, ()) if s.end <= match.start()]
     if not candidates:
         raise ScanError(f"marker for {match['name']} has no value on its line", line + 1, column)
