@@ -1,16 +1,19 @@
 """One manifest against the expected tags: its references, and the text that would fix them.
 
-Each file is read and parsed at most once per run, whether the cache (which needs to
-know which files hold references) or the check asks first.
+Nothing of a file is kept once it is done but its scan result in the scan cache (see
+scan_cache.py), which also answers when the evaluation cache and the check ask about the
+same file in one run: each file is parsed at most once, unless a fix needs its tree again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from . import files, fix, scan
+from . import errors, files, fix, prefilter, scan, scan_cache
 from . import yaml_tree as yt
 from .nix_eval import Evaluated
 from .reference import Repository
@@ -32,7 +35,10 @@ class Analysis:
 
 
 class Checker:
-    def __init__(self, evaluated: Sequence[Evaluated], boundary: str, max_file_size: int) -> None:
+    def __init__(
+        self, evaluated: Sequence[Evaluated], boundary: str, max_file_size: int,
+        cache_file: str | None = None,
+    ) -> None:
         self.expected: dict[Repository, scan.Expected] = {
             e.spec.repository: scan.Expected(e.spec.name, e.spec.repository, e.tag, e.spec.source)
             for e in evaluated
@@ -40,13 +46,59 @@ class Checker:
         self.needles = scan.needles(self.expected)
         self.boundary = boundary
         self.max_file_size = max_file_size
-        self._memo: dict[str, Analysis] = {}
+        key = scan_cache.key([
+            sorted([str(e.repository), e.name, e.tag, e.source] for e in self.expected.values()),
+            list(self.needles), max_file_size, boundary, REPORTED,
+        ])
+        self.memory = scan_cache.ScanCache(cache_file, key) if cache_file else None
 
-    def analyse(self, path: str) -> Analysis:
-        key = os.path.abspath(path)
-        if key not in self._memo:
-            self._memo[key] = self._analyse(path)
-        return self._memo[key]
+    def analyse(self, path: str, need_edits: bool = False) -> Analysis:
+        """The file's findings; from the scan cache when its content is the one scanned.
+
+        `need_edits`: the caller will fix a stale file, so it needs its text and tree.
+        """
+        if self.memory is None:
+            return self._analyse(path)
+        started = scan_cache.clock_ns()
+        try:
+            real = files.resolve_target(path, self.boundary)
+            st = os.stat(real)
+        except (files.FileProblem, OSError):
+            return self._analyse(path)  # which says what is wrong
+        if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_file_size:
+            return self._analyse(path)
+        outcome = self.memory.lookup(real, st)
+        restored = _restore(outcome) if outcome is not None else None
+        if restored is not None and not (need_edits and restored.stale):
+            return restored
+        analysis = self._analyse(path)
+        self._remember(real, st, analysis, started)
+        return analysis
+
+    def _remember(self, real: str, st: os.stat_result, analysis: Analysis, started: int) -> None:
+        assert self.memory is not None
+        if analysis.manifest is not None:
+            if analysis.manifest.path == real:
+                self.memory.record(real, st, analysis.manifest.raw, _outcome(analysis), started)
+            return
+        if analysis.error is not None:
+            return  # cannot read it, or binary: cheap to find again, and rare
+        try:
+            with open(real, "rb") as handle:
+                raw = handle.read(st.st_size + 1)
+        except OSError:
+            return
+        if not prefilter.mentions(raw, self.needles):  # so what was read names no image
+            self.memory.record(real, st, raw, ["none"], started)
+
+    def forget(self, path: str) -> None:
+        """A file we rewrote: its record is of the old content."""
+        if self.memory is not None:
+            self.memory.forget(path)
+
+    def save(self, keep_unseen: bool) -> None:
+        if self.memory is not None:
+            self.memory.save(keep_unseen)
 
     def _analyse(self, path: str) -> Analysis:
         try:
@@ -74,3 +126,48 @@ class Checker:
         assert analysis.manifest is not None
         return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings,
                                analysis.manifest.path, self.expected)
+
+
+_ERRORS: dict[str, type[errors.LocatedError]] = {
+    cls.__name__: cls for cls in (errors.LocatedError, errors.YamlSyntaxError, errors.ScanError)
+}
+
+
+# What the scan cache keeps of a finding: every field a report reads, in this order, then
+# why --fix cannot rewrite it (message, line, column) and whether it is stale.
+REPORTED = tuple(f.name for f in dataclasses.fields(scan.Finding)
+                 if f.name not in ("edits", "restored_stale", "unfixable"))
+
+
+def _outcome(analysis: Analysis) -> scan_cache.Outcome:
+    """What the scan cache keeps of an analysis: what a report needs, no text, no tree."""
+    error = analysis.error
+    if error is not None:
+        name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
+        return ["error", name, error.message, error.line, error.column]
+    return ["findings", [
+        [*(getattr(f, name) for name in REPORTED),
+         None if f.unfixable is None else [f.unfixable.message, f.unfixable.line,
+                                           f.unfixable.column],
+         f.stale]
+        for f in analysis.findings
+    ]]
+
+
+def _restore(outcome: scan_cache.Outcome) -> Analysis | None:
+    """The analysis a cached outcome stands for (None if it is not one we wrote)."""
+    try:
+        if outcome[0] == "none":
+            return Analysis(None)
+        if outcome[0] == "error":
+            _, name, message, line, column = outcome
+            return Analysis(None, error=_ERRORS[name](str(message), int(line), int(column)))
+        findings = []
+        for values in outcome[1]:
+            *reported, unfixable, stale = values
+            fields = dict(zip(REPORTED, reported, strict=True))  # ValueError if not ours
+            why = errors.ScanError(*unfixable) if unfixable is not None else None
+            findings.append(scan.Finding(**fields, unfixable=why, restored_stale=bool(stale)))
+        return Analysis(None, findings)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None

@@ -118,13 +118,24 @@ def load_config(args: argparse.Namespace, top: str | None) -> cfg.Config:
     return config
 
 
+def _scan_cache_file(config: cfg.Config, tree: files.GitTree | None) -> str | None:
+    """Beside the evaluation cache, one file per config (see scan_cache.py)."""
+    if tree is None:
+        return None
+    import hashlib
+
+    name = hashlib.sha256(f"{config.path}\0{config.root}".encode()).hexdigest()[:16]
+    return os.path.join(tree.git_dir, "nix-tag-check", "scan", f"{name}.json")
+
+
 def expected_tags(
     config: cfg.Config, use_cache: bool, timeout: float, tree: files.GitTree | None,
     boundary: str, out: report.Reporter,
 ) -> tuple[list[nix_eval.Evaluated], check.Checker]:
     """Evaluate, or reuse the cache entries whose inputs are all unchanged."""
     evaluated = evaluation.expected(config, tree, timeout, use_cache, out.info)
-    return evaluated, check.Checker(evaluated, boundary, config.max_file_size)
+    scan_file = _scan_cache_file(config, tree) if use_cache else None
+    return evaluated, check.Checker(evaluated, boundary, config.max_file_size, scan_file)
 
 
 def _display(path: str, format: str) -> str:
@@ -146,7 +157,7 @@ def _write_fix(
 ) -> bool:
     """Write (or show, with --diff) the fixed file; False when nothing could be written."""
     manifest = analysis.manifest
-    assert manifest is not None
+    assert manifest is not None  # analysed with need_edits: parsed, not restored
     try:
         fixed = checker.fixed_text(analysis)
     except (patch.PatchError, yt.LocatedError) as exc:
@@ -156,6 +167,7 @@ def _write_fix(
         rel = os.path.relpath(manifest.path, root).replace(os.sep, "/")
         sys.stdout.writelines(report.unified_diff(rel, manifest.text, fixed))
         return True
+    checker.forget(manifest.path)
     try:
         patch.write_atomic(manifest.path, manifest.encode(fixed), manifest.raw)
     except patch.ChangedOnDisk:
@@ -168,18 +180,17 @@ def _write_fix(
 
 
 def _check_file(
-    path: str, args: argparse.Namespace, checker: check.Checker, root: str,
-    out: report.Reporter,
+    path: str, analysis: check.Analysis, args: argparse.Namespace, checker: check.Checker,
+    root: str, out: report.Reporter,
 ) -> bool:
     """Check (and fix) one manifest; True when it had stale references."""
     shown = _display(path, args.format)
-    analysis = checker.analyse(path)
     if analysis.error is not None:
         error = analysis.error
         out.error(error.message, shown, error.line, error.column)
         return False
     stale = analysis.stale
-    if not stale or analysis.manifest is None:
+    if not stale:
         return False
     writing = args.fix or args.diff
     if writing and any(f.edits for f in stale) and not _write_fix(
@@ -242,10 +253,13 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
         out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
     stale = False
     paths = files.distinct(selection.paths, boundary)
+    referenced: set[str] = set()
     for path in paths:
-        stale |= _check_file(path, args, checker, boundary, out)
+        analysis = checker.analyse(path, need_edits=args.fix or args.diff)
+        referenced.update(finding.image for finding in analysis.findings)
+        stale |= _check_file(path, analysis, args, checker, boundary, out)
+    checker.save(keep_unseen=bool(args.files))
     if not args.files:
-        referenced = {f.image for path in paths for f in checker.analyse(path).findings}
         _report_gaps(coverage.unreferenced(config, evaluated, referenced, len(paths)), out)
     out.finish(len(paths))
     if out.errors:

@@ -741,3 +741,41 @@ def test_a_value_on_the_line_after_its_anchor_and_a_comment(
     text = f"image: {props} # the API{newline}  {quote}{API}:{tag}{quote}{newline}"
     assert [(f.line, f.column) for f in scan(text, PATH, EXPECTED)] == [(2, 3)]
     assert fix(text) == text.replace(f"{API}:{tag}", f"{API}:{API_TAG}")
+
+
+def _summary(analysis: Any) -> tuple[Any, ...]:
+    error = analysis.error
+    return (
+        [(f.line, f.column, f.image, f.found, f.expected, f.source, f.kind, f.digest, f.stale)
+         for f in analysis.findings],
+        (error.message, error.line, error.column) if error is not None else None,
+    )
+
+
+@PROPERTIES
+@given(manifests())
+@example(TAGLESS_FLOW)
+@example(KUSTOMIZE_AT_EOF)
+def test_scan_cache_on_and_off_give_the_same_results(m: Manifest) -> None:
+    """A result restored from the scan cache is the one a fresh scan gives."""
+    import os
+    import tempfile
+
+    from nix_tag_check.check import Checker
+    from nix_tag_check.config import ImageSpec
+    from nix_tag_check.nix_eval import Evaluated
+
+    evaluated = [Evaluated(ImageSpec(e.name, e.repository, "auto", "x86_64-linux", (), e.source),
+                           e.tag, "/nix/store/x") for e in expected_map().values()]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.yaml")
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(m.text)
+        cache = os.path.join(folder, "scan.json")
+        off = _summary(Checker(evaluated, folder, 1 << 20).analyse(path))
+        first = Checker(evaluated, folder, 1 << 20, cache)
+        assert _summary(first.analyse(path)) == off
+        first.save(keep_unseen=False)
+        restored = Checker(evaluated, folder, 1 << 20, cache).analyse(path)
+        assert _summary(restored) == off
+        assert restored.manifest is None  # restored from the cache, not read and parsed

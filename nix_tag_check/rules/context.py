@@ -39,10 +39,12 @@ class Finding:
     digest_emptied: bool = False  # the digest's key stays, with an empty value
     edits: list[edits.Edit] = field(default_factory=list)
     unfixable: ScanError | None = None  # why --fix cannot rewrite this stale one in place
+    # From the scan cache: stale, but its edits were not kept (a fix parses the file again).
+    restored_stale: bool = False
 
     @property
     def stale(self) -> bool:
-        return bool(self.edits) or self.unfixable is not None
+        return bool(self.edits) or self.unfixable is not None or self.restored_stale
 
 
 @dataclass

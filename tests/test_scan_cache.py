@@ -1,0 +1,217 @@
+"""The scan cache: an unchanged manifest is not parsed again; a changed one always is."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import HELLO, expected_map
+
+from nix_tag_check import check, scan_cache
+from nix_tag_check.config import ImageSpec
+from nix_tag_check.main import main
+from nix_tag_check.nix_eval import Evaluated
+
+FRESH = "bhvhf4ndzxgqnlwzv5s272i5xs2qs6v0"
+STALE_A = "0000000000000000000000000000000a"
+STALE_B = "0000000000000000000000000000000b"  # same length: the file keeps its size
+HOUR_NS = 3600 * 10**9
+
+
+def evaluated(tag: str = FRESH) -> list[Evaluated]:
+    return [Evaluated(ImageSpec(e.name, e.repository, "auto", "x86_64-linux", ("x",), e.source),
+                      tag if e.name == HELLO else e.tag, "/nix/store/x")
+            for e in expected_map().values()]
+
+
+def manifest(tag: str) -> str:
+    return f"spec:\n  containers:\n    - name: a\n      image: {HELLO}:{tag}\n"
+
+
+class Parses:
+    """Which files a Checker really read and parsed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.paths: list[str] = []
+        real = check.Checker._analyse
+
+        def counting(checker: check.Checker, path: str) -> check.Analysis:
+            analysis = real(checker, path)
+            if analysis.manifest is not None:
+                self.paths.append(os.path.basename(path))
+            return analysis
+
+        monkeypatch.setattr(check.Checker, "_analyse", counting)
+
+    def take(self) -> list[str]:
+        taken, self.paths = self.paths, []
+        return taken
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> Parses:
+    return Parses(monkeypatch)
+
+
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scans happen an hour after the files were written: their stat identity is trusted."""
+    monkeypatch.setattr(scan_cache, "clock_ns", lambda: os.stat(".").st_mtime_ns + HOUR_NS)
+
+
+def run(folder: Path, *names: str, tag: str = FRESH) -> list[tuple[str, str | None, bool]]:
+    """One run over `names`, as main() does it: analyse each file, then save."""
+    checker = check.Checker(evaluated(tag), str(folder), 1 << 20, str(folder / "cache.json"))
+    result = []
+    for name in names:
+        analysis = checker.analyse(str(folder / name))
+        assert analysis.error is None
+        result += [(name, f.found, f.stale) for f in analysis.findings]
+    checker.save(keep_unseen=False)
+    return result
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "a.yaml").write_text(manifest(STALE_A))
+    (tmp_path / "other.yaml").write_text("kind: ConfigMap\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_unchanged_manifest_is_not_parsed_again(
+    folder: Path, parses: Parses, trusted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if trusted:
+        monkeypatch.setattr(scan_cache, "clock_ns", lambda: os.stat(".").st_mtime_ns + HOUR_NS)
+    first = run(folder, "a.yaml", "other.yaml")
+    assert parses.take() == ["a.yaml"]
+    assert run(folder, "a.yaml", "other.yaml") == first == [("a.yaml", STALE_A, True)]
+    assert parses.take() == []
+
+
+@pytest.mark.usefixtures("later")
+def test_edit_with_same_size_and_mtime_restored_is_read_again(
+    folder: Path, parses: Parses
+) -> None:
+    path = folder / "a.yaml"
+    before = os.stat(path)
+    run(folder, "a.yaml")
+    path.write_text(manifest(STALE_B))
+    while os.stat(path).st_ctime_ns == before.st_ctime_ns:  # same clock tick: see the next test
+        path.write_text(manifest(STALE_B))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size
+    assert run(folder, "a.yaml") == [("a.yaml", STALE_B, True)]
+    assert parses.take() == ["a.yaml", "a.yaml"]
+
+
+def test_edit_in_the_same_tick_as_the_scan_is_read_again(
+    folder: Path, parses: Parses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Racy: a file changed within the timestamp granularity keeps its stat; its bytes tell."""
+    path = folder / "a.yaml"
+    run(folder, "a.yaml")
+    st = os.stat(path)
+    path.write_text(manifest(STALE_B))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    monkeypatch.setattr(scan_cache, "identity", lambda _: [st.st_size, st.st_mtime_ns,
+                                                           st.st_ctime_ns, st.st_ino, st.st_dev])
+    assert run(folder, "a.yaml") == [("a.yaml", STALE_B, True)]
+    assert parses.take() == ["a.yaml", "a.yaml"]
+
+
+@pytest.mark.usefixtures("later")
+def test_renamed_manifest_is_read_under_its_new_name(folder: Path, parses: Parses) -> None:
+    run(folder, "a.yaml")
+    (folder / "a.yaml").rename(folder / "kustomization.yaml")
+    (folder / "kustomization.yaml").write_text(
+        f"images:\n  - name: {HELLO}\n    newTag: {STALE_A}\n")
+    assert run(folder, "kustomization.yaml") == [("kustomization.yaml", STALE_A, True)]
+    assert parses.take() == ["a.yaml", "kustomization.yaml"]
+
+
+@pytest.mark.usefixtures("later")
+def test_file_replaced_by_a_symlink_is_read_through_it(folder: Path, parses: Parses) -> None:
+    (folder / "b.yaml").write_text(manifest(FRESH))
+    run(folder, "a.yaml")
+    (folder / "a.yaml").unlink()
+    (folder / "a.yaml").symlink_to("b.yaml")
+    assert run(folder, "a.yaml") == [("a.yaml", FRESH, False)]
+    assert parses.take() == ["a.yaml", "a.yaml"]
+
+
+@pytest.mark.usefixtures("later")
+def test_new_expected_tag_reads_every_manifest_again(folder: Path, parses: Parses) -> None:
+    run(folder, "a.yaml")
+    assert run(folder, "a.yaml", tag=STALE_A) == [("a.yaml", STALE_A, False)]
+    assert parses.take() == ["a.yaml", "a.yaml"]
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"format": 1, "key": 1}', "[]"])
+def test_unreadable_cache_file_is_an_empty_one(folder: Path, parses: Parses,
+                                               content: str) -> None:
+    (folder / "cache.json").write_text(content)
+    assert run(folder, "a.yaml") == [("a.yaml", STALE_A, True)]
+    assert parses.take() == ["a.yaml"]
+
+
+def test_tampered_record_for_other_content_is_not_used(folder: Path, parses: Parses) -> None:
+    run(folder, "a.yaml")
+    data = json.loads((folder / "cache.json").read_text())
+    (record,) = [r for name, r in data["records"].items() if name.endswith("a.yaml")]
+    record[2] = ["none"]
+    (folder / "cache.json").write_text(json.dumps(data))
+    (folder / "a.yaml").write_text(manifest(STALE_B))
+    assert run(folder, "a.yaml") == [("a.yaml", STALE_B, True)]
+
+
+# --- through main(), with real Nix ---------------------------------------------------------
+
+
+def test_second_run_parses_nothing_and_reports_the_same(
+    repo: Path, parses: Parses, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([]) == 1
+    first = capsys.readouterr()
+    parsed = parses.take()
+    assert len(parsed) == len(set(parsed))  # the evaluation cache asked too: parsed once
+    assert {"hello.yaml", "kustomization.yaml", "values.yaml"} <= set(parsed)
+    assert main([]) == 1
+    assert capsys.readouterr() == first
+    assert parses.take() == []
+
+
+def test_fix_after_a_cached_check_parses_and_fixes(repo: Path, parses: Parses) -> None:
+    assert main([]) == 1
+    parses.take()
+    assert main(["--fix"]) == 1
+    assert {"hello.yaml", "kustomization.yaml", "values.yaml"} <= set(parses.take())
+    assert main([]) == 0
+
+
+def test_no_cache_parses_every_time_and_writes_no_scan_cache(
+    repo: Path, parses: Parses
+) -> None:
+    assert main(["--no-cache"]) == 1
+    first = parses.take()
+    assert main(["--no-cache"]) == 1
+    assert parses.take() == first != []
+    assert not (repo / ".git/nix-tag-check/scan").exists()
+
+
+def test_a_stale_value_fix_cannot_rewrite_is_restored_with_its_reason(folder: Path) -> None:
+    (folder / "a.yaml").write_text(f'image: "{HELLO}:\\x61bc"\n')
+
+    def reasons() -> list[tuple[bool, str | None]]:
+        checker = check.Checker(evaluated(), str(folder), 1 << 20, str(folder / "cache.json"))
+        analysis = checker.analyse(str(folder / "a.yaml"))
+        checker.save(keep_unseen=False)
+        return [(f.stale, f.unfixable and f.unfixable.message) for f in analysis.findings]
+
+    first = reasons()
+    assert first and first[0][0] and first[0][1]
+    assert reasons() == first
