@@ -19,7 +19,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import Message
 
@@ -273,11 +272,29 @@ def lookup(
     refs: Iterable[ImageRef], insecure: Iterable[str] = (), timeout: float = DEFAULT_TIMEOUT,
     workers: int = DEFAULT_WORKERS,
 ) -> dict[ImageRef, Answer]:
-    """Ask about each distinct reference once, at most `workers` at a time."""
+    """Ask about each distinct reference once, at most `workers` at a time.
+
+    Plain daemon threads rather than concurrent.futures: ~25 ms less to import, and an
+    interrupted run exits without waiting for requests in flight.
+    """
     distinct = list(dict.fromkeys(refs))
-    if not distinct:
-        return {}
     client = Client(insecure, timeout)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(distinct)))) as pool:
-        answers = list(pool.map(client.check, distinct))
-    return dict(zip(distinct, answers, strict=True))
+    pending = list(reversed(distinct))
+    answers: dict[ImageRef, Answer] = {}
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                ref = pending.pop()
+            answers[ref] = client.check(ref)
+
+    threads = [threading.Thread(target=work, daemon=True)
+               for _ in range(max(1, min(workers, len(distinct))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {ref: answers[ref] for ref in distinct}
