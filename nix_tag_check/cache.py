@@ -42,7 +42,8 @@ def _load(path: str) -> object | None:
     except OSError:
         return None
     try:
-        return json.loads(raw)
+        data: object = json.loads(raw)
+        return data
     except (ValueError, RecursionError):
         return None
 

@@ -45,7 +45,7 @@ class Hashes:
         self.known: dict[str, list[object]] = known or {}
         self.changed = False
         self.used: set[str] = set()
-        self.scans: dict[str, nix_source.TextScan] = {}
+        self.scans: dict[str, nix_source.TextScan | None] = {}
         self.now = time.time_ns()
 
     def digest(self, path: str, st: os.stat_result) -> str:
@@ -78,7 +78,7 @@ class Hashes:
                 with open(path, "rb") as handle:
                     raw = handle.read()
                 text = None if b"\0" in raw else raw.decode("utf-8", "replace")
-                self.scans[key] = nix_source.scan(text) if text is not None else None  # type: ignore[assignment]
+                self.scans[key] = nix_source.scan(text) if text is not None else None
         except OSError:
             return None
         return self.scans[key]
@@ -158,7 +158,7 @@ def _tree_files(view: View, rel: str) -> list[str]:
         return []
     if view.tracked is not None:
         return view.below(resolved)
-    listed = []
+    listed: list[str] = []
     for folder, dirs, names in os.walk(view.full(resolved)):
         dirs.sort()
         listed.extend(relative(view.root, os.path.join(folder, n)) or n for n in sorted(names))

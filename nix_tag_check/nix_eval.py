@@ -10,6 +10,7 @@ import subprocess
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import processes
 from .config import Config, ImageSpec
@@ -52,21 +53,16 @@ class Evaluated:
         """The inverse of to_json; ValueError for anything to_json did not write."""
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        text = {k: data.get(k) for k in ("name", "tag", "out_path", "tag_source", "system",
-                                           "source")}
-        optional = {k: data.get(k) for k in ("nix", "flake")}
-        attr, args = data.get("attr"), data.get("args")
-        if (not all(isinstance(v, str) for v in text.values())
-                or not all(v is None or isinstance(v, str) for v in optional.values())
-                or not isinstance(attr, list) or not all(isinstance(a, str) for a in attr)
-                or not isinstance(args, list)
-                or not all(isinstance(a, list) and len(a) == 2
-                           and all(isinstance(x, str) for x in a) for a in args)):
-            raise ValueError("not an evaluated image")
-        spec = ImageSpec(text["name"], parse_repository(text["name"]), text["tag_source"],
-                         text["system"], tuple(attr), text["source"], optional["nix"],
-                         optional["flake"], tuple((k, v) for k, v in args))
-        return cls(spec, text["tag"], text["out_path"])
+        name = _text(data, "name")
+        args = data.get("args")
+        if not isinstance(args, list):
+            raise ValueError("args is not a list")
+        pairs = tuple(_strings(pair, 2) for pair in args)
+        spec = ImageSpec(name, parse_repository(name), _text(data, "tag_source"),
+                         _text(data, "system"), _strings(data.get("attr")),
+                         _text(data, "source"), _optional(data, "nix"), _optional(data, "flake"),
+                         tuple((key, value) for key, value in pairs))
+        return cls(spec, _text(data, "tag"), _text(data, "out_path"))
 
     @property
     def warning(self) -> str | None:
@@ -74,6 +70,25 @@ class Evaluated:
             return None
         return (f"{self.spec.name}: tag '{self.tag}' ({self.spec.source}) is not a Nix hash: "
                 "it is not content-addressed")
+
+
+def _text(data: dict[Any, object], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} is not a string")
+    return value
+
+
+def _strings(value: object, length: int | None = None) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("not a list of strings")
+    if length is not None and len(value) != length:
+        raise ValueError(f"not {length} strings")
+    return tuple(value)
+
+
+def _optional(data: dict[Any, object], key: str) -> str | None:
+    return None if data.get(key) is None else _text(data, key)
 
 
 def eval_nix_file() -> str:
@@ -290,7 +305,8 @@ def _parse(group: Group, stdout: str, root: str) -> list[Evaluated]:
 
 
 def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:
-    attr = tuple(str(a) for a in item["attr"])  # type: ignore[union-attr]
+    listed = item["attr"]
+    attr = tuple(str(a) for a in listed) if isinstance(listed, list) else ()
     name = str(item.get("imageName", ""))
     where = _relative(group.target, root)
     source = f"{where}#{'.'.join(attr)}" if attr else where

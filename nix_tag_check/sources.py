@@ -13,10 +13,12 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _MAX_LINKS = 40
+_ABANDONED_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,16 @@ def _place(source: str, target: str, link: list[bool]) -> None:
         shutil.copy2(source, target)
 
 
+def _remove_abandoned(parent: str) -> None:
+    """Copies left by a run that was killed (SIGKILL): an hour is longer than any run."""
+    cutoff = time.time() - _ABANDONED_SECONDS
+    with contextlib.suppress(OSError), os.scandir(parent) as entries:
+        for entry in entries:
+            if entry.name.startswith("tree-") and entry.is_dir(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def tracked_copy(view: View, parent: str | None) -> Iterator[str]:
     """A private tree of the tracked files (named like the root), removed afterwards.
@@ -108,6 +120,7 @@ def tracked_copy(view: View, parent: str | None) -> Iterator[str]:
     assert view.tracked is not None
     if parent is not None:
         os.makedirs(parent, exist_ok=True)
+        _remove_abandoned(parent)
     holder = tempfile.mkdtemp(prefix="tree-", dir=parent)
     try:
         dest = os.path.join(holder, os.path.basename(view.root))

@@ -6,6 +6,7 @@ and checks that the cached run gives the tags of a `--no-cache` run.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -13,7 +14,10 @@ import pytest
 from conftest import git
 from nixtools import counting_nix, starts
 
+from nix_tag_check.config import ImageSpec
 from nix_tag_check.main import main
+from nix_tag_check.nix_eval import Evaluated
+from nix_tag_check.reference import parse_repository
 
 HELLO = "registry.example.com/team/hello"
 IMAGE = ('{{ image = derivation {{ name = "img"; system = "x86_64-linux"; builder = "/bin/sh"; '
@@ -310,3 +314,24 @@ def test_touching_one_files_inputs_re_evaluates_only_that_file(
     err = capsys.readouterr().err
     assert "evaluation: b/default.nix: 1 image(s) evaluated with Nix" in err
     assert "evaluation: a/default.nix: cached" in err and "evaluation: c/default.nix: cached" in err
+
+
+def _evaluated() -> Evaluated:
+    spec = ImageSpec(HELLO, parse_repository(HELLO), "auto", "x86_64-linux", ("a", "b"),
+                     "x.nix#a.b", nix="/r/x.nix", args=(("k", "v"),))
+    return Evaluated(spec, "0" * 32, "/nix/store/" + "0" * 32 + "-img")
+
+
+def test_an_evaluated_image_survives_json() -> None:
+    assert Evaluated.from_json(json.loads(json.dumps(_evaluated().to_json()))) == _evaluated()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", 7), ("attr", "a.b"), ("attr", [1]), ("args", [["k"]]), ("args", {"k": "v"}),
+     ("nix", 3), ("tag", None), ("name", "Not A Name:")],
+)
+def test_a_cached_image_that_we_did_not_write_is_refused(field: str, value: object) -> None:
+    data = _evaluated().to_json() | {field: value}
+    with pytest.raises(ValueError):
+        Evaluated.from_json(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -90,3 +91,12 @@ def test_sources_must_be_tracked_or_worktree(
 def test_the_private_copy_is_removed(repo: Path) -> None:
     main(["--no-cache"])
     assert not list((repo / ".git/nix-tag-check/trees").iterdir())
+
+
+def test_a_copy_abandoned_by_a_killed_run_is_removed(repo: Path) -> None:
+    trees = repo / ".git/nix-tag-check/trees"
+    (trees / "tree-killed/repo").mkdir(parents=True)
+    os.utime(trees / "tree-killed", (0, 0))
+    (trees / "tree-running").mkdir()
+    main(["--no-cache"])
+    assert sorted(p.name for p in trees.iterdir()) == ["tree-running"]
