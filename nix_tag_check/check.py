@@ -124,8 +124,7 @@ class Checker:
     def fixed_text(self, analysis: Analysis) -> str:
         """The manifest with its stale references fixed (see fix.fix_scanned)."""
         assert analysis.manifest is not None
-        return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings,
-                               analysis.manifest.path, self.expected)
+        return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings)
 
 
 _ERRORS: dict[str, type[errors.LocatedError]] = {

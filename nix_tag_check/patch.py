@@ -36,13 +36,18 @@ def apply_edits(text: str, edits: Iterable[Edit]) -> str:
 
 
 def _canonical(node: yt.Node, meant: Intent) -> Any:
-    """Plain data of a node, with the intended changes applied (aliases stay names)."""
+    """Plain data of a node, with the intended changes applied (aliases stay names).
+
+    Hashable tuples all the way down: a mapping's pairs are put in hash order, so that
+    mappings compare regardless of key order (an added key goes where the text puts it)
+    without rendering every subtree to text to sort it.
+    """
     if isinstance(node, yt.Alias):
         return ("*", node.anchor)
     if isinstance(node, yt.Scalar):
         return ("=", node.anchor, meant.values.get(node.start, node.value))
     if isinstance(node, yt.Sequence):
-        return ("[", node.anchor, [_canonical(i, meant) for i in node.items])
+        return ("[", node.anchor, tuple(_canonical(i, meant) for i in node.items))
     assert isinstance(node, yt.Mapping)
     removed = meant.removed.get(node.start)
     pairs = [
@@ -53,7 +58,44 @@ def _canonical(node: yt.Node, meant: Intent) -> Any:
     if node.start in meant.added:
         key, value = meant.added[node.start]
         pairs.append((("=", None, key), ("=", None, value)))
-    return ("{", node.anchor, sorted(pairs, key=repr))
+    return ("{", node.anchor, tuple(sorted(pairs, key=hash)))
+
+
+def _same(before: list[yt.Node], after: list[yt.Node], meant: Intent) -> bool:
+    """Whether `after` is `before` with the intended changes, walking both trees in step.
+
+    Key order must be kept too (edits never move keys); only a mapping that gains or loses
+    a key is compared as plain data, regardless of order.
+    """
+    if len(before) != len(after):
+        return False
+    todo: list[tuple[yt.Node, yt.Node]] = list(zip(before, after, strict=True))
+    while todo:
+        old, new = todo.pop()
+        kind = type(old)
+        if kind is not type(new) or old.anchor != new.anchor:
+            return False
+        if kind is yt.Scalar:
+            assert isinstance(old, yt.Scalar) and isinstance(new, yt.Scalar)
+            if meant.values.get(old.start, old.value) != new.value:
+                return False
+        elif kind is yt.Sequence:
+            assert isinstance(old, yt.Sequence) and isinstance(new, yt.Sequence)
+            if len(old.items) != len(new.items):
+                return False
+            todo.extend(zip(old.items, new.items, strict=True))
+        elif kind is yt.Mapping:
+            assert isinstance(old, yt.Mapping) and isinstance(new, yt.Mapping)
+            if old.start in meant.added or old.start in meant.removed:
+                if _canonical(old, meant) != _canonical(new, Intent()):
+                    return False
+            elif len(old.pairs) != len(new.pairs):
+                return False
+            else:
+                for (old_key, old_value), (new_key, new_value) in zip(
+                        old.pairs, new.pairs, strict=True):
+                    todo += ((old_key, new_key), (old_value, new_value))
+    return True
 
 
 def verify(
@@ -70,9 +112,7 @@ def verify(
         raise PatchError(f"the fixed text would not parse ({exc.message})") from None
     if before is None:
         before = yt.parse(original)
-    want = [_canonical(root, meant) for root in before]
-    got = [_canonical(root, Intent()) for root in after]
-    if want != got:
+    if not _same(before, after, meant):
         raise PatchError("the fixed text differs from the original in more than its tags")
     return after
 
@@ -126,10 +166,8 @@ def write_atomic(path: str, data: bytes, original: bytes) -> None:
             prefix=f".{os.path.basename(path)}.", suffix=".nix-tag-check", dir=directory
         )
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with os.fdopen(fd, "wb") as handle:  # no fsync: atomic, as durable as `sed -i`
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
             _keep_owner(temporary, st)
             os.chmod(temporary, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id
             with open(path, "rb") as handle:
