@@ -256,7 +256,7 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     referenced: set[str] = set()
     for path in paths:
         analysis = checker.analyse(path, need_edits=args.fix or args.diff)
-        referenced.update(finding.image for finding in analysis.findings)
+        referenced.update(f.image for f in analysis.findings if not f.ignored)
         stale |= _check_file(path, analysis, args, checker, boundary, out)
     checker.save(keep_unseen=bool(args.files))
     if not args.files:

@@ -5,6 +5,7 @@
 3. helm_values  (each mapping)         `repository:`/`image:`/`name:` (and `registry:`)
                                        beside `tag:`, and a digest beside them
 4. marker       (the text)             `# nix-tag-check: IMAGE` comments
+5. pragma       (the findings)         `# nix-tag-check: ignore` leaves its line's alone
 
 A scalar reported by one rule is claimed: later rules skip it (or refuse it when it would
 hold a second image's tag). Findings come out in text order.
@@ -18,7 +19,7 @@ from collections.abc import Mapping as MappingABC
 from .. import yaml_tree as yt
 from ..errors import ScanError
 from ..reference import Repository
-from . import helm_values, image_key, kustomize, marker
+from . import helm_values, image_key, kustomize, marker, pragma
 from .context import Context, Expected, Finding
 
 __all__ = ["Context", "Expected", "Finding", "run"]
@@ -41,6 +42,7 @@ def run(
                 findings.extend(image_key.check(ctx, key, value))
         findings.extend(helm_values.check(ctx, keys))
     findings.extend(marker.check(ctx))
+    pragma.apply(ctx, findings)
     findings.sort(key=lambda f: (f.line, f.column))
     return findings
 

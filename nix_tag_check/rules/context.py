@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+import re
+from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 
@@ -41,10 +43,19 @@ class Finding:
     unfixable: ScanError | None = None  # why --fix cannot rewrite this stale one in place
     # From the scan cache: stale, but its edits were not kept (a fix parses the file again).
     restored_stale: bool = False
+    ignored: bool = False  # its line ends in `# nix-tag-check: ignore`: left as it is
 
     @property
     def stale(self) -> bool:
+        if self.ignored:
+            return False
         return bool(self.edits) or self.unfixable is not None or self.restored_stale
+
+    def ignore(self) -> None:
+        """Leave this reference alone: nothing to report as stale, nothing to write."""
+        self.ignored = True
+        self.edits.clear()
+        self.unfixable = None
 
 
 @dataclass
@@ -63,6 +74,18 @@ class Context:
 
     def __post_init__(self) -> None:
         self.lines = yt.LineIndex(self.text)
+
+    def comments(self, pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
+        """Matches of `pattern` that start a comment (a `#` inside a scalar is text)."""
+        starts = [s.start for s in self.scalars]
+        for match in pattern.finditer(self.text):
+            hash_at = match.start()
+            if hash_at > 0 and not self.text[hash_at - 1].isspace():
+                continue
+            before = bisect.bisect_right(starts, hash_at) - 1
+            if before >= 0 and self.scalars[before].end > hash_at:
+                continue  # inside a scalar (a script, a quoted string): text, not a comment
+            yield match
 
     def image_named(self, name: str) -> Expected | None:
         """The configured image a repository name denotes, if any."""

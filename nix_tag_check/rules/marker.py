@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Iterator
 
@@ -10,27 +9,20 @@ from .. import edits
 from .. import yaml_tree as yt
 from ..errors import ScanError
 from ..reference import TAG_RE, ReferenceError, parse_reference, parse_repository
-from . import helm_values
+from . import helm_values, pragma
 from .context import Context, Expected, Finding
 
 MARKER_RE = re.compile(r"#[ \t]*nix-tag-check:[ \t]*(?P<name>[^\s#]+)")
 # A comment that starts with the tool's name, however spelt: a marker, almost one, or prose.
 MARKER_LIKE_RE = re.compile(r"#[ \t]*(?i:nix[-_ .]?tag[-_ .]?check)(?![A-Za-z0-9])"
                             r"(?P<colon>[ \t]*:)?[ \t]*(?P<word>[^\s#]*)")
-PRAGMAS = {"ignore"}  # `# nix-tag-check: ignore` is no image name
+PRAGMAS = {pragma.WORD}  # `# nix-tag-check: ignore` is no image name
 
 
 def check(ctx: Context) -> Iterator[Finding]:
     """Every marker comment of the text (a `#` inside a scalar is text, not a comment)."""
-    starts = [s.start for s in ctx.scalars]
-    for almost in MARKER_LIKE_RE.finditer(ctx.text):
-        hash_at = almost.start()
-        if hash_at > 0 and not ctx.text[hash_at - 1].isspace():
-            continue
-        before = bisect.bisect_right(starts, hash_at) - 1
-        if before >= 0 and ctx.scalars[before].end > hash_at:
-            continue  # inside a scalar (a script, a quoted string): text, not a comment
-        match = MARKER_RE.match(ctx.text, hash_at)
+    for almost in ctx.comments(MARKER_LIKE_RE):
+        match = MARKER_RE.match(ctx.text, almost.start())
         if match is None:
             _almost(ctx, almost)
             continue
