@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import expected_map, git
+from conftest import expected_map, fix_error, git
 
 from nix_tag_check.fix import fix_text
 from nix_tag_check.main import main
@@ -33,10 +33,7 @@ def test_leaves_alone(source: str) -> None:
     (f"a: {HELLO}:old  {IGNORE}\nimage: {HELLO}:old\n",
      f"a: {HELLO}:old  {IGNORE}\nimage: {HELLO}:h2\n"),
     (f"{IGNORE}\nimage: {HELLO}:old\n", f"{IGNORE}\nimage: {HELLO}:h2\n"),
-    # not at the end of the line, or inside a value: no pragma
-    (f"image: {HELLO}:old  {IGNORE} please\n", f"image: {HELLO}:h2  {IGNORE} please\n"),
-    (f"image: {HELLO}:old  # nix-tag-check: ignored\n",
-     f"image: {HELLO}:h2  # nix-tag-check: ignored\n"),
+    # inside a value: no pragma
     (f"x: '{IGNORE}'\nimage: {HELLO}:old\n", f"x: '{IGNORE}'\nimage: {HELLO}:h2\n"),
     (f"x: 'a {IGNORE}'\nimage: {HELLO}:old\n", f"x: 'a {IGNORE}'\nimage: {HELLO}:h2\n"),
 ))
@@ -53,6 +50,16 @@ def test_fixes_what_it_does_not_cover(source: str, fixed: str) -> None:
 ))
 def test_in_a_kustomization(source: str, fixed: str | None) -> None:
     assert fix_text(source, EXPECTED, "kustomization.yaml") == (fixed or source)
+
+
+@pytest.mark.parametrize(("source", "error"), (
+    (f"image: {HELLO}:old  {IGNORE} please\n", "1:45: `# nix-tag-check: ignore` must end its line"),
+    (f"image: {HELLO}:old  {IGNORE} # why\n", "1:45: `# nix-tag-check: ignore` must end its line"),
+    (f"image: {HELLO}:old  # nix-tag-check: ignored\n", "1:45: marker names ignored, which is not"),
+    (f"image: {HELLO}:old  # nix-tag-check ignore\n", "1:45: this comment looks like a marker"),
+))
+def test_refuses_what_is_almost_a_pragma(source: str, error: str) -> None:
+    assert fix_error(source, EXPECTED).startswith(error)
 
 
 def test_an_ignored_reference_is_found_but_not_stale() -> None:

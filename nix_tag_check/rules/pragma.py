@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import re
 
+from ..errors import ScanError
 from .context import Context, Finding
 
 WORD = "ignore"
-PRAGMA_RE = re.compile(rf"#[ \t]*nix-tag-check:[ \t]*{WORD}[ \t]*(?=\r?\n|\r|\Z)")
+PRAGMA_RE = re.compile(rf"#[ \t]*nix-tag-check:[ \t]*{WORD}(?![^\s#])(?P<rest>[^\r\n]*)")
 
 
 def apply(ctx: Context, findings: list[Finding]) -> None:
-    """Mark the findings on pragma lines as ignored."""
-    lines = {ctx.lines.line_of(match.start())[0] + 1 for match in ctx.comments(PRAGMA_RE)}
+    """Mark the findings on pragma lines as ignored (raises ScanError for a pragma mid-line)."""
+    lines = set()
+    for match in ctx.comments(PRAGMA_RE):
+        line, column = ctx.lines.line_of(match.start())
+        if match["rest"].strip():
+            raise ScanError("`# nix-tag-check: ignore` must end its line: move what follows it "
+                            "before it", line + 1, column)
+        lines.add(line + 1)
     for finding in findings:
         if finding.line in lines:
             finding.ignore()
