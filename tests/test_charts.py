@@ -19,6 +19,7 @@ from nix_tag_check.main import main
 CHARTS = FIXTURES / "charts"
 IMAGES = {  # fixture -> the images it configures: (name as configured, default.nix attribute)
     "ingress_nginx": [("registry.k8s.io/ingress-nginx/controller", "ingress-nginx")],
+    "ingress_nginx_global": [("registry.k8s.io/ingress-nginx/controller", "ingress-nginx")],
     "bitnami_redis": [("docker.io/bitnami/redis", "redis"),
                       ("docker.io/bitnami/redis-sentinel", "redis-sentinel")],
     "traefik": [("traefik", "traefik")],

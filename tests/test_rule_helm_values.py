@@ -46,6 +46,12 @@ D = f"sha256:{HEX}"
     # a repository naming its own registry is read alone (ingress-nginx's `repository:` form)
     ("registry: registry.k8s.io\nrepository: ghcr.io/acme/api\ntag: old\n",
      "registry: registry.k8s.io\nrepository: ghcr.io/acme/api\ntag: a2\n"),
+    # a chart's global registry: ingress-nginx's `global.image.registry`, bitnami's
+    # `global.imageRegistry`
+    ("global:\n  image:\n    registry: ghcr.io\nc:\n  image:\n    image: acme/api\n    tag: v1\n",
+     "global:\n  image:\n    registry: ghcr.io\nc:\n  image:\n    image: acme/api\n    tag: a2\n"),
+    ("global: {imageRegistry: ghcr.io}\nimage: {registry: r.io, repository: acme/api, tag: v1}",
+     "global: {imageRegistry: ghcr.io}\nimage: {registry: r.io, repository: acme/api, tag: a2}"),
     # a set digest beside the tag is emptied: quotes, comments and the key stay
     (f"{REPO}tag: old\ndigest: {D}\n", f'{REPO}tag: a2\ndigest: ""\n'),
     (f"{REPO}tag: old\ndigest: '{D}'  # pinned\n", f"{REPO}tag: a2\ndigest: ''  # pinned\n"),
@@ -85,6 +91,8 @@ def test_fixes(source: str, fixed: str) -> None:
     "name: api\nimage: ghcr.io/acme/api:a2\n",
     "registry: registry.k8s.io\nimage: ghcr.io/acme/api\ntag: old\n",
     f"image: ghcr.io/acme/api:a2\ndigest: {D}\n",
+    'global: {imageRegistry: ""}\nimage: {registry: docker.io, repository: acme/api, tag: v1}',
+    "c:\n  global: {imageRegistry: ghcr.io}\nimage: {repository: acme/api, tag: v1}\n",
 ))
 def test_leaves_alone(source: str) -> None:
     assert fix_text(source, EXPECTED) == source
@@ -113,3 +121,10 @@ def test_a_tag_fix_cannot_write_keeps_its_digest() -> None:
     [item] = scan(f'{REPO}tag: "o\\x6cd"\ndigest: {D}\n', "values.yaml", EXPECTED)
     assert item.unfixable is not None
     assert item.edits == []
+
+
+def test_a_repository_with_its_own_tag_hides_no_other_reference() -> None:
+    tagged, other = scan("a: {image: 'ghcr.io/acme/api:v1', tag: v2}\n"
+                         "b: {repository: ghcr.io/acme/api, tag: v2}\n", "values.yaml", EXPECTED)
+    assert tagged.unfixable is not None and tagged.found == "v2"
+    assert other.unfixable is None and other.edits

@@ -29,7 +29,7 @@ def run(
     text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected]
 ) -> list[Finding]:
     """Every reference to a configured image in a parsed manifest (raises ScanError)."""
-    ctx = Context(text, expected)
+    ctx = Context(text, expected, global_registries=helm_values.global_registries(roots))
     kustomization_file = path.replace("\\", "/").rsplit("/", 1)[-1] in kustomize.FILES
     findings: list[Finding] = []
     for root in roots:

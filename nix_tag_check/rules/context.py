@@ -70,6 +70,7 @@ class Context:
     scalars: list[yt.Scalar] = field(default_factory=list)  # every scalar, by offset
     values_by_line: dict[int, list[yt.Scalar]] = field(default_factory=dict)  # not keys
     tag_of: dict[int, yt.Mapping] = field(default_factory=dict)  # `tag:` value -> its mapping
+    global_registries: tuple[str, ...] = ()  # a chart's registries for every image
     lines: yt.LineIndex = field(init=False)
 
     def __post_init__(self) -> None:

@@ -2,11 +2,11 @@
 
 The repository is the first of `repository:`, `image:` and `name:` that holds a non-empty
 string (a chart's `{{ if .repository }}...{{ else }}{{ .registry }}/{{ .image }}` picks so),
-prefixed by a `registry:` of the same mapping. These keys stay as they are; `tag:` gets the
-tag. A digest beside it (`digest:`; `sha:` in kube-prometheus-stack and grafana) wins over
-the tag wherever charts render it (bitnami, ingress-nginx, traefik...), so a pinned one is
-emptied (`digest: ""`) and said: the key stays, as the chart's own values file and schema
-have it, and every chart reads an empty string as "no digest".
+prefixed by a `registry:` of the same mapping or the chart's global one. These keys stay as
+they are; `tag:` gets the tag. A digest beside it (`digest:`; `sha:` in kube-prometheus-stack
+and grafana) wins over the tag wherever charts render it (bitnami, ingress-nginx, traefik...),
+so a pinned one is emptied (`digest: ""`) and said: the key stays, as the chart's own values
+file and schema have it, and every chart reads an empty string as "no digest".
 """
 
 from __future__ import annotations
@@ -42,33 +42,63 @@ def _repository(keys: dict[str, yt.Node]) -> tuple[str, yt.Scalar] | None:
     return None
 
 
-def _names(keys: dict[str, yt.Node], key: str, repository: str) -> list[str]:
-    """`registry/repository`; also `repository:` alone when it names a registry of its own,
-    as ingress-nginx renders it."""
+def global_registries(roots: list[yt.Node]) -> tuple[str, ...]:
+    """`global.imageRegistry` (bitnami) and `global.image.registry` (ingress-nginx) of the
+    documents: charts prefix them to an image's repository."""
+    found = []
+    for root in roots:
+        top = yt.resolve(root)
+        chart = _key(top, "global") if isinstance(top, yt.Mapping) else None
+        image = _key(chart, "image") if isinstance(chart, yt.Mapping) else None
+        for node in (_key(chart, "imageRegistry") if isinstance(chart, yt.Mapping) else None,
+                     _key(image, "registry") if isinstance(image, yt.Mapping) else None):
+            if isinstance(node, yt.Scalar) and not _unset(node):
+                found.append(node.value.rstrip("/"))
+    return tuple(found)
+
+
+def _key(mapping: yt.Mapping, name: str) -> yt.Node | None:
+    return next((yt.resolve(v) for k, v in mapping.pairs
+                 if isinstance(k, yt.Scalar) and k.value == name), None)
+
+
+def _names(ctx: Context, keys: dict[str, yt.Node], key: str, repository: str) -> list[str]:
+    """The names a chart may render: `registry/repository` (the repository alone without a
+    `registry:`, or when `repository:` names a registry of its own, as ingress-nginx
+    renders it), then each global registry's."""
     registry = keys.get("registry")
+    globals_ = [f"{prefix}/{repository}" for prefix in ctx.global_registries]
     if not isinstance(registry, yt.Scalar) or _unset(registry):
-        return [repository]
+        return [repository, *globals_]
     first = repository.split("/", 1)[0]
     own = "/" in repository and ("." in first or ":" in first or first == "localhost")
     alone = [repository] if own and key == "repository" else []
-    return [f"{registry.value.rstrip('/')}/{repository}", *alone]
+    return [f"{registry.value.rstrip('/')}/{repository}", *alone, *globals_]
 
 
-def _image(ctx: Context, keys: dict[str, yt.Node], key: str, node: yt.Scalar) -> Expected | None:
-    for name in _names(keys, key, node.value):
+def _image(
+    ctx: Context, keys: dict[str, yt.Node], key: str, node: yt.Scalar
+) -> tuple[Expected, bool] | None:
+    """The configured image the mapping names, and whether its repository has a tag too."""
+    for name in _names(ctx, keys, key, node.value):
         try:
             ref = parse_reference(name)
         except ReferenceError:
             continue
         exp = ctx.expected.get(ref.repository)
-        if exp is not None and (ref.tag is not None or ref.digest is not None):
-            raise ScanError(
-                f"this {key} has a tag or digest of its own beside a `tag:` key, and a chart "
-                "renders both: write the repository alone", node.line + 1, node.column + 1,
-            )
         if exp is not None:
-            return exp
+            return exp, ref.tag is not None or ref.digest is not None
     return None
+
+
+def _tagged(ctx: Context, key: str, node: yt.Scalar, tag: yt.Scalar, exp: Expected) -> Finding:
+    """`image: repo:v1` beside `tag: v2`: a chart renders `repo:v1:v2`; never guessed at."""
+    item = ctx.finding(node, exp, tag.value or None, "helm")
+    item.unfixable = ScanError(
+        f"this {key} has a tag or digest of its own beside a `tag:` key, and a chart renders "
+        "both: write the repository alone", node.line + 1, node.column + 1,
+    )
+    return item
 
 
 def pinned_digests(ctx: Context, keys: dict[str, yt.Node], exp: Expected) -> list[yt.Scalar]:
@@ -106,8 +136,12 @@ def check(ctx: Context, keys: dict[str, yt.Node]) -> Iterator[Finding]:
     tag, repository = keys.get("tag"), _repository(keys)
     if not isinstance(tag, yt.Scalar) or repository is None:
         return
-    exp = _image(ctx, keys, *repository)
-    if exp is None:
+    named = _image(ctx, keys, *repository)
+    if named is None:
+        return
+    exp, tagged = named
+    if tagged:
+        yield _tagged(ctx, *repository, tag, exp)
         return
     fresh_tag = not ctx.taken(tag, exp)
     digests = pinned_digests(ctx, keys, exp)
