@@ -41,7 +41,9 @@ def _unescape(match: re.Match[bytes]) -> bytes:
 def _holds(data: bytes, needles: Sequence[bytes]) -> bool:
     if any(n in data for n in needles):
         return True
-    return b"\\" in data and any(n in _ESCAPE_RE.sub(_unescape, data) for n in needles)
+    if b"\\" not in data or _MAY_HIDE_RE.search(data) is None:
+        return False  # no escape that could stand for a character of a name
+    return any(n in _ESCAPE_RE.sub(_unescape, data) for n in needles)
 
 
 def mentions(raw: bytes, needles: Sequence[str]) -> bool:
