@@ -28,7 +28,11 @@ let
       (acc: name:
         if acc ? error then acc
         else if !(builtins.isAttrs acc.value) then { error = "'${acc.at}' is not an attribute set"; }
-        else if !(builtins.hasAttr name acc.value) then { error = "attribute '${name}' missing${if acc.at == "" then "" else " in '${acc.at}'"}"; }
+        else if !(builtins.hasAttr name acc.value) then {
+          error = "attribute '${name}' missing${if acc.at == "" then "" else " in '${acc.at}'"}";
+          missing = name;
+          available = builtins.attrNames acc.value;  # names only: nothing is evaluated
+        }
         else { value = acc.value.${name}; at = if acc.at == "" then name else "${acc.at}.${name}"; })
       { inherit value; at = ""; }
       path;
@@ -55,7 +59,7 @@ let
     builtins.trace "nix-tag-check-image: ${image.name}" (
       let found = find image.attr;
       in
-      if found ? error then { inherit (found) error; }
+      if found ? error then removeAttrs found [ "value" "at" ]
       else if !(isDerivation found.value) then { error = "'${if found.at == "" then "<top>" else found.at}' is not a derivation"; }
       else describe image.tag found.value);
 

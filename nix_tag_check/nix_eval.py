@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -26,6 +27,7 @@ _IFD_RE = re.compile(
     r"path '(/nix/store/[^']+\.drv)' is not valid|cannot build '(/nix/store/[^']+\.drv)"
     r"[^\n]*allow-import-from-derivation|(allow-import-from-derivation)"
 )
+_MAX_NAMES_SHOWN = 12
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -298,10 +300,22 @@ def _parse(group: Group, stdout: str, root: str) -> list[Evaluated]:
     evaluated = []
     for spec, result in zip(group.images, results, strict=True):
         if "error" in result:
-            raise EvalError(f"{_relative(group.target, root)}: {result['error']} "
-                            f"(image {spec.name}, {spec.source})")
+            raise EvalError(f"{_relative(group.target, root)}: {result['error']}"
+                            f"{_suggestion(result)} (image {spec.name}, {spec.source})")
         evaluated.append(_tag(spec, result))
     return evaluated
+
+
+def _suggestion(result: dict[str, object]) -> str:
+    """For a misspelt attribute: the closest names, and the names that exist there."""
+    missing, available = result.get("missing"), result.get("available")
+    if not isinstance(missing, str) or not isinstance(available, list):
+        return ""
+    names = [n for n in available if isinstance(n, str)]
+    close = difflib.get_close_matches(missing, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    shown = ", ".join(names[:_MAX_NAMES_SHOWN]) + (", ..." if len(names) > _MAX_NAMES_SHOWN else "")
+    return f"{hint} (attributes there: {shown or 'none'})"
 
 
 def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:

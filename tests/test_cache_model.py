@@ -22,8 +22,8 @@ from nixtools import counting_nix, starts
 
 from nix_tag_check.main import main
 
-EXAMPLES = int(os.environ.get("NIX_TAG_CHECK_MODEL_EXAMPLES", "3"))
-STEPS = 10
+EXAMPLES = int(os.environ.get("NIX_TAG_CHECK_MODEL_EXAMPLES", "6"))
+STEPS = 12
 DERIVATION = ('{{ image = derivation {{ name = "{name}"; system = "x86_64-linux"; '
               'builder = "/bin/sh"; {body} }}; }}\n')
 FILES = {
@@ -47,6 +47,7 @@ CONFIG = """images:
 """
 INPUTS = ["lib.nix", "data.txt", "other.txt", "src/main.go", "src/extra.go", "a.nix"]
 NOT_READ = ["notes/todo.md", "notes/more.md", "README.md"]
+CHECKS: list[int] = []  # one per state checked; NIX_TAG_CHECK_MODEL_COUNT=path reports them
 TEXTS = st.sampled_from(["one\n", "two\n", "package main\n", '"lib two"\n'])
 
 
@@ -175,6 +176,7 @@ class CacheModel(RuleBasedStateMachine):
     def cached_equals_uncached(self) -> None:
         if not hasattr(self, "root"):
             return
+        CHECKS.append(1)
         with contextlib.suppress(FileNotFoundError):
             self.log.unlink()
         cached = self._run()
@@ -190,4 +192,11 @@ CacheModel.TestCase.settings = settings(
     max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-TestCacheModel = CacheModel.TestCase
+
+
+class TestCacheModel(CacheModel.TestCase):  # type: ignore[name-defined,misc]
+    @classmethod
+    def tearDownClass(cls) -> None:
+        report = os.environ.get("NIX_TAG_CHECK_MODEL_COUNT")
+        if report:
+            Path(report).write_text(f"{len(CHECKS)} states checked\n")

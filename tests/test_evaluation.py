@@ -304,10 +304,32 @@ def test_missing_attribute_names_it_and_the_image(
 ) -> None:
     _config(repo, "default.nix", "hello.nested")
     assert main(["--print-expected"]) == 2
-    assert capsys.readouterr().err == (
-        f"error: default.nix: attribute 'nested' missing in 'hello' "
-        f"(image {HELLO}, default.nix#hello.nested)\n"
-    )
+    err = capsys.readouterr().err
+    assert err.startswith("error: default.nix: attribute 'nested' missing in 'hello' "
+                          "(attributes there: all, args, builder, ")
+    assert err.endswith(f", ...) (image {HELLO}, default.nix#hello.nested)\n")
+
+
+@pytest.mark.parametrize(
+    ("attr", "said"),
+    [("helo", "attribute 'helo' missing; did you mean 'hello'? "
+              "(attributes there: hello, legacy, notAnImage, worker)"),
+     ("zzz", "attribute 'zzz' missing (attributes there: hello, legacy, notAnImage, worker)")],
+)
+def test_a_misspelt_attr_lists_what_exists_and_suggests_the_closest(
+    repo: Path, capsys: pytest.CaptureFixture[str], attr: str, said: str
+) -> None:
+    assert main(["--image", f"{HELLO}=default.nix#{attr}", "--print-expected"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: default.nix: {said} (image {HELLO}, default.nix#{attr})\n"
+
+
+def test_a_misspelt_flake_attr_suggests_the_package(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--image", f"{API}=./flake#apii", "--print-expected"]) == 2
+    assert ("attribute 'apii' missing in 'packages.x86_64-linux'; did you mean 'api'? "
+            "(attributes there: api)") in capsys.readouterr().err
 
 
 def test_timeout_bounds_evaluation(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
