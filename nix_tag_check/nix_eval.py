@@ -28,6 +28,7 @@ _IFD_RE = re.compile(
     r"[^\n]*allow-import-from-derivation|(allow-import-from-derivation)"
 )
 _MAX_NAMES_SHOWN = 12
+_STORE_FILE_RE = re.compile(r"(/nix/store/[0-9a-z]{32}-[^/\s:']+)(/[^:\s']+)")
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -248,6 +249,28 @@ def _explain(group: Group, stderr: str, root: str) -> str:
     return f"{where}: {message} (while evaluating {what}){hint}"
 
 
+def _unstored(stderr: str, flake: str) -> str:
+    """A flake's files as the repository has them, not as Nix's copy in the store.
+
+    A store path is taken for the repository only where the file there has the same
+    bytes as the repository's (an input's copy never does, unless it is the same file).
+    """
+    local = flake[5:] if flake.startswith("path:") else flake
+    if not local.startswith("/") or not os.path.isdir(local):
+        return stderr
+    top = (git(["rev-parse", "--show-toplevel"], local) or local).strip()
+
+    def repository_path(match: re.Match[str]) -> str:
+        mine = top + match[2]
+        try:
+            with open(match[0], "rb") as copy, open(mine, "rb") as original:
+                return mine if copy.read() == original.read() else match[0]
+        except OSError:
+            return match[0]
+
+    return _STORE_FILE_RE.sub(repository_path, stderr)
+
+
 def _not_tracked_hint(stderr: str, repository: str) -> str:
     """A path Nix could not find in the tracked tree, that the work tree has: say so."""
     for path in re.findall(r"'(/[^']+)'", stderr):
@@ -399,6 +422,8 @@ def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]
             copy, real = job.moved
             stderr = stderr.replace(copy, real)
             stdout = stdout.replace(json.dumps(copy)[1:-1], json.dumps(real)[1:-1])
+        if job.group.is_flake:
+            stderr = _unstored(stderr, job.group.target)
         if code != 0:
             hint = _not_tracked_hint(stderr, job.moved[1]) if job.moved else ""
             raise EvalError(_explain(job.group, stderr, root) + hint)

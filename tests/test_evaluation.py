@@ -456,3 +456,16 @@ def test_an_untracked_nix_file_is_an_error_that_says_git_add(
     assert capsys.readouterr().err == (
         "error: new.nix: not tracked by Git, so the pipeline's clean clone does not have it: "
         "git add it (or set `sources: worktree` in the config)\n")
+
+
+def test_an_error_inside_a_flake_points_at_the_repository_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flake = repo / "flake/flake.nix"
+    flake.write_text(flake.read_text().replace('name = "api";', 'name = 1 + "api";'))
+    git(repo, "add", "-A")
+    line = flake.read_text().splitlines().index('          name = 1 + "api";') + 1
+    assert main(["--image", f"{API}=./flake#api", "--print-expected"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: flake/flake.nix:{line}:22: cannot add a string to an integer")
+    assert "/nix/store/" not in err
