@@ -12,11 +12,30 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import __version__, check, coverage, evaluation, files, nix_eval, patch, processes, report
+from . import (
+    __version__,
+    check,
+    color,
+    coverage,
+    evaluation,
+    files,
+    inventory,
+    nix_eval,
+    patch,
+    processes,
+    report,
+    scan,
+)
 from . import config as cfg
 from . import yaml_tree as yt
 
 EXAMPLES = """\
+configuration:
+  Images come from .nix-tag-check.yaml (here or at the repository root) or from --image.
+  With neither, none is needed: nix-tag-check evaluates flake.nix (the packages of the
+  system) or else default.nix, and checks every derivation that has an imageName attribute,
+  as dockerTools and nix2container images do; --print-expected shows what it found.
+
 examples:
   nix-tag-check                       check the files of .nix-tag-check.yaml
   nix-tag-check --fix                 rewrite stale tags in place
@@ -56,7 +75,14 @@ def _parser() -> argparse.ArgumentParser:
                         "files:, exclude: and system:)")
     parser.add_argument("--system", help="system the images are built for (default: the "
                         "config's system:, else x86_64-linux)")
-    parser.add_argument("--format", choices=report.FORMATS, default="text")
+    parser.add_argument("--format", choices=report.FORMATS, default="text",
+                        help="text: one line per stale reference, for people and pre-commit "
+                        "(default); json: one document with findings, errors and warnings, for "
+                        "scripts; github: workflow annotations on the stale lines, for GitHub "
+                        "Actions")
+    parser.add_argument("--color", choices=color.CHOICES, default="auto",
+                        help="colour the text output: auto (default) colours for a terminal, "
+                        "unless NO_COLOR is set, or if FORCE_COLOR is set")
     parser.add_argument("--no-cache", action="store_true", help="always evaluate")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"bound on Nix evaluation (default: {DEFAULT_TIMEOUT:g})")
@@ -65,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     verbosity.add_argument("-v", "--verbose", action="store_true",
-                           help="also say what was evaluated and what was skipped")
+                           help="also list every file scanned, every reference found (fresh "
+                           "ones too) and the files that reference each image")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -204,6 +231,17 @@ def _check_file(
     return True
 
 
+def _list_file(
+    path: str, analysis: check.Analysis, args: argparse.Namespace, out: report.Reporter
+) -> tuple[str, list[scan.Finding]]:
+    """-v: the file and every reference in it, before its findings are reported."""
+    shown = _display(path, args.format)
+    error = analysis.error.message if analysis.error is not None else None
+    for line in inventory.file_lines(shown, analysis.findings, error):
+        out.info(line)
+    return shown, analysis.findings
+
+
 def _report_gaps(gaps: Sequence[coverage.Gap], out: report.Reporter) -> None:
     for gap in gaps:
         out.error(gap.message, _display(gap.path, out.format) if gap.path else None, gap.line)
@@ -254,11 +292,16 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     stale = False
     paths = files.distinct(selection.paths, boundary)
     referenced: set[str] = set()
+    scanned: list[tuple[str, list[scan.Finding]]] = []
     for path in paths:
         analysis = checker.analyse(path, need_edits=args.fix or args.diff)
         referenced.update(f.image for f in analysis.findings if not f.ignored)
+        if args.verbose:
+            scanned.append(_list_file(path, analysis, args, out))
         stale |= _check_file(path, analysis, args, checker, boundary, out)
     checker.save(keep_unseen=bool(args.files))
+    for line in inventory.image_lines(evaluated, scanned) if args.verbose else ():
+        out.info(line)
     if not args.files:
         _report_gaps(coverage.unreferenced(config, evaluated, referenced, len(paths)), out)
     out.finish(len(paths))
@@ -293,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _safe_stdio()
     out = report.Reporter(
         format="text" if args.diff else args.format, fixing=args.fix, quiet=args.quiet,
-        verbose=args.verbose, color=report.use_color(sys.stdout),
+        verbose=args.verbose, color=color.wanted(args.color, sys.stdout),
     )
     if args.diff:
         out.out = sys.stderr  # stdout carries the patch only
