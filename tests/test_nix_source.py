@@ -1,0 +1,61 @@
+"""What a Nix file's text names, read the way Nix's lexer reads it (one line per case)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nix_tag_check.nix_source import scan
+
+PATHS = [
+    ("./src", [("./src", False)]),
+    ("import ../lib/default.nix", [("../lib/default.nix", False)]),
+    ("lib/x.nix", [("lib/x.nix", False)]),  # no ./ needed: still a path
+    ("x: x./y", [("x./y", False)]),
+    ("~/notes", [("~/notes", False)]),
+    ("/etc/hosts", [("/etc/hosts", False)]),
+    ("./images/${name}.nix", [("./images/", True)]),
+    ("./src${suffix}", [("./src", True)]),
+    ('"${./inside} and ./not-a-path"', [("./inside", False)]),
+    ("'' ${../yes} ''${./escaped} ./no ''", [("../yes", False)]),
+    ("# ./commented\n./real", [("./real", False)]),
+    ("/* ./block */ ./after", [("./after", False)]),
+    ("https://example.com/a/b", []),
+    ("a.b.c", []),
+    ("6 / 3", []),
+    ("x'' ./after-ident", [("./after-ident", False)]),
+]
+
+
+@pytest.mark.parametrize(("text", "paths"), PATHS)
+def test_path_literals(text: str, paths: list[tuple[str, bool]]) -> None:
+    assert scan(text).paths == paths
+
+
+@pytest.mark.parametrize(
+    ("text", "env"),
+    [('builtins.getEnv "HOME"', {"HOME"}),
+     ('let inherit (builtins) getEnv; in getEnv "A"', None),  # `inherit ... getEnv;` names none
+     ("builtins.getEnv name", None),
+     ('"getEnv is only text"', set()),
+     ("# builtins.getEnv x", set())],
+)
+def test_variables(text: str, env: set[str] | None) -> None:
+    assert scan(text).env == env
+
+
+@pytest.mark.parametrize(
+    ("text", "impure"),
+    [("builtins.currentTime", "currentTime"), ("fetchGit ./.", "fetchGit"),
+     ("builtins.fetchurl { url = x; }", "fetchurl"), ("fetchurl { url = x; }", None),
+     ('builtins.${"currentTime"}', "builtins.${...}"), ("builtins.${x}", "builtins.${...}"),
+     ('builtins.getAttr "currentTime" builtins', '"currentTime"'),
+     ("builtins.currentSystem", None)],
+)
+def test_impure_builtins(text: str, impure: str | None) -> None:
+    assert scan(text).impure == impure
+
+
+@pytest.mark.parametrize(("text", "search"), [("<nixpkgs>", True), ("<nixpkgs/lib>", True),
+                                               ("a < b", False), ("builtins.findFile", True)])
+def test_search_path(text: str, search: bool) -> None:
+    assert scan(text).search_path is search
