@@ -50,6 +50,9 @@ class Reporter:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     records: list[dict[str, object]] = field(default_factory=list)
+    stale: int = 0  # findings reported
+    changed: int = 0  # files they are in
+    _last_path: str | None = None
     errors: list[dict[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -64,7 +67,12 @@ class Reporter:
             "fixed": fixed,
             "unfixable": finding.unfixable.message if finding.unfixable is not None else None,
         }
-        self.records.append(record)
+        self.stale += 1
+        if path != self._last_path:  # a file's findings come together
+            self.changed += 1
+            self._last_path = path
+        if self.format == "json":  # only JSON prints them at the end: keep nothing else
+            self.records.append(record)
         message = describe(finding, fixed)
         if self.format == "text" and not self.quiet:
             where = self._paint(f"{path}:{finding.line}:{finding.column}:", "1")
@@ -111,8 +119,7 @@ class Reporter:
             return
         if self.quiet or self.format != "text":
             return
-        stale = len(self.records)
-        changed = len({r["path"] for r in self.records})
+        stale, changed = self.stale, self.changed
         if self.fixing and stale:
             print(f"fixed {stale} reference(s) in {changed} file(s)", file=self.err)
         elif stale:

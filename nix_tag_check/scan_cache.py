@@ -22,13 +22,15 @@ from typing import Any
 
 from . import __version__
 
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 2_000_000_000  # FAT's timestamps are 2 s apart; everything else is finer
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
 # ["none"] | ["findings", [[line, column, ...], ...]] | ["error", class, message, line, column]
 Outcome = list[Any]
-Record = list[Any]  # [identity or None, digest, outcome]
+# One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
+# record is one object, not the two dozen of a parsed list, so 50,000 of them stay small.
+Record = str
 
 
 def identity(st: os.stat_result) -> list[int]:
@@ -52,6 +54,7 @@ class ScanCache:
         self.key = cache_key
         self.records: dict[str, Record] = {}
         self.seen: set[str] = set()
+        self.changed = False  # a record added, updated or dropped: worth writing
         if path is not None:
             self.records = _load(path, cache_key)
 
@@ -61,36 +64,45 @@ class ScanCache:
         if record is None:
             return None
         self.seen.add(real)
-        if record[0] is not None and record[0] == identity(st):
-            return list(record[2])
+        ident, recorded_digest, outcome = record.split(" ", 2)
+        if ident == _identity_text(st):
+            return _outcome(outcome)
         try:
             with open(real, "rb") as handle:
                 raw = handle.read(st.st_size + 1)
         except OSError:
             return None
-        if digest(raw) != record[1]:
+        if digest(raw) != recorded_digest:
             return None
-        record[0] = _trusted_identity(st, clock_ns())
-        return list(record[2])
+        trusted = _trusted_identity(st, clock_ns())
+        if trusted != "-":
+            self.records[real] = f"{trusted} {recorded_digest} {outcome}"
+            self.changed = True
+        return _outcome(outcome)
 
     def record(self, real: str, st: os.stat_result, raw: bytes, outcome: Outcome,
                started_ns: int) -> None:
         """What scanning `raw` (read after `st` was taken, at `started_ns`) gave."""
-        self.records[real] = [_trusted_identity(st, started_ns), digest(raw), outcome]
+        text = json.dumps(outcome, separators=(",", ":"))
+        self.records[real] = f"{_trusted_identity(st, started_ns)} {digest(raw)} {text}"
         self.seen.add(real)
+        self.changed = True
 
     def forget(self, real: str) -> None:
-        self.records.pop(real, None)
+        if self.records.pop(real, None) is not None:
+            self.changed = True
 
     def save(self, keep_unseen: bool) -> None:
         """Write the records (only those of files seen this run, unless `keep_unseen`)."""
         if self.path is None:
             return
+        if not keep_unseen and len(self.seen) < len(self.records):
+            self.records = {real: record for real, record in self.records.items()
+                            if real in self.seen}
+            self.changed = True
+        if not self.changed:
+            return  # the file on disk says the same
         import tempfile  # only a run that scanned writes: keep it off the start-up
-
-        records = self.records if keep_unseen else {
-            real: record for real, record in self.records.items() if real in self.seen
-        }
         folder = os.path.dirname(self.path)
         try:
             os.makedirs(folder, exist_ok=True)
@@ -98,9 +110,9 @@ class ScanCache:
         except OSError:
             return  # not saving only costs the next run its parsing
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"format": FORMAT, "key": self.key, "records": records}, handle,
-                          separators=(",", ":"))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:  # dumps: json's C encoder
+                handle.write(json.dumps({"format": FORMAT, "key": self.key,
+                                         "records": self.records}, separators=(",", ":")))
             os.replace(temporary, self.path)
         except OSError:
             _unlink(temporary)
@@ -109,11 +121,23 @@ class ScanCache:
             raise
 
 
-def _trusted_identity(st: os.stat_result, started_ns: int) -> list[int] | None:
+def _identity_text(st: os.stat_result) -> str:
+    return ",".join(map(str, identity(st)))
+
+
+def _trusted_identity(st: os.stat_result, started_ns: int) -> str:
     """The stat identity, unless the file changed too close to the scan to tell a later change."""
     if max(st.st_mtime_ns, st.st_ctime_ns) >= started_ns - RACY_NS:
+        return "-"
+    return _identity_text(st)
+
+
+def _outcome(text: str) -> Outcome | None:
+    try:
+        outcome = json.loads(text)
+    except ValueError:
         return None
-    return identity(st)
+    return outcome if isinstance(outcome, list) else None
 
 
 def _load(path: str, cache_key: str) -> dict[str, Record]:
@@ -125,11 +149,8 @@ def _load(path: str, cache_key: str) -> dict[str, Record]:
         records = data["records"]
         if not isinstance(records, dict):
             return {}
-        return {
-            real: record for real, record in records.items()
-            if isinstance(record, list) and len(record) == 3 and isinstance(record[1], str)
-            and isinstance(record[2], list) and (record[0] is None or isinstance(record[0], list))
-        }
+        return {real: record for real, record in records.items()
+                if isinstance(record, str) and record.count(" ") >= 2}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 

@@ -151,7 +151,8 @@ def test_new_expected_tag_reads_every_manifest_again(folder: Path, parses: Parse
     assert parses.take() == ["a.yaml", "a.yaml"]
 
 
-@pytest.mark.parametrize("content", ["", "{", '{"format": 1, "key": 1}', "[]"])
+@pytest.mark.parametrize("content", ["", "{", '{"format": 2, "key": 1}', "[]",
+                                     '{"format": 2, "key": 1, "records": {"a": [1, 2, 3]}}'])
 def test_unreadable_cache_file_is_an_empty_one(folder: Path, parses: Parses,
                                                content: str) -> None:
     (folder / "cache.json").write_text(content)
@@ -162,8 +163,9 @@ def test_unreadable_cache_file_is_an_empty_one(folder: Path, parses: Parses,
 def test_tampered_record_for_other_content_is_not_used(folder: Path, parses: Parses) -> None:
     run(folder, "a.yaml")
     data = json.loads((folder / "cache.json").read_text())
-    (record,) = [r for name, r in data["records"].items() if name.endswith("a.yaml")]
-    record[2] = ["none"]
+    (name,) = [name for name in data["records"] if name.endswith("a.yaml")]
+    ident, digest, _ = data["records"][name].split(" ", 2)
+    data["records"][name] = f'{ident} {digest} ["none"]'
     (folder / "cache.json").write_text(json.dumps(data))
     (folder / "a.yaml").write_text(manifest(STALE_B))
     assert run(folder, "a.yaml") == [("a.yaml", STALE_B, True)]
@@ -215,3 +217,18 @@ def test_a_stale_value_fix_cannot_rewrite_is_restored_with_its_reason(folder: Pa
     first = reasons()
     assert first and first[0][0] and first[0][1]
     assert reasons() == first
+
+
+@pytest.mark.usefixtures("later")
+def test_a_run_that_finds_nothing_changed_does_not_write_the_cache(folder: Path) -> None:
+    run(folder, "a.yaml", "other.yaml")
+    before = os.stat(folder / "cache.json")
+    run(folder, "a.yaml", "other.yaml")
+    assert os.stat(folder / "cache.json").st_ino == before.st_ino  # not replaced
+
+
+def test_records_of_files_no_longer_checked_are_dropped(folder: Path) -> None:
+    run(folder, "a.yaml", "other.yaml")
+    run(folder, "other.yaml")
+    records = json.loads((folder / "cache.json").read_text())["records"]
+    assert [os.path.basename(name) for name in records] == ["other.yaml"]
