@@ -117,6 +117,24 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
 
 
+def clear_scan_cache(repo: Path) -> None:
+    """Forget every manifest's scan result: the next run is a first run (evaluation cached)."""
+    shutil.rmtree(repo / ".git" / "nix-tag-check" / "scan", ignore_errors=True)
+
+
+def first_run(command: list[str], repo: Path) -> Callable[[], object]:
+    return lambda: (clear_scan_cache(repo), run(command, repo))
+
+
+def peak_rss_mib(command: list[str], cwd: Path) -> float:
+    """Peak resident memory of one run of `command`, from the kernel's account of the child."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    return usage.ru_maxrss / 1024
+
+
 def median_seconds(action: Callable[[], object], repeat: int) -> float:
     samples = []
     for _ in range(repeat):
@@ -361,6 +379,75 @@ def verdict(ratio: float, goal: float | None) -> str:
     return f"{'PASS' if ratio <= goal else 'FAIL'} (goal <= {goal})"
 
 
+def row(name: str, base: float, value: float, unit: str, goal: float | None) -> str:
+    ratio = value / base if base else float("inf")
+    return f"| {name} | {base:.3f} | {value:.3f} {unit} | {ratio:.3f} | {verdict(ratio, goal)} |"
+
+
+def scan_rows(root: Path, work: int, repeat: int, m: int, big: int) -> list[str]:
+    """Section 6: a run costs what changed (scan cache, memory, --fix, start-up)."""
+    out = ["", "## 6. A scan costs what changed", "",
+           f"N = 8 images, M = {m} manifests that all reference one, evaluation cached. A first "
+           "run has no scan cache; the second finds every manifest unchanged; then one manifest "
+           "is edited. `--fix` and the check it is compared with are both first runs on the "
+           "same stale files (restored with `git checkout` between runs). The start-up row is "
+           "a run with nothing to do (10 manifests, both caches filled) against `python -c "
+           "pass` of the same interpreter. Peak memory is the kernel's maximum resident size "
+           f"of a first run over {big} manifests.", "",
+           "| row | base s | value | ratio | verdict |", "|---|---|---|---|---|"]
+    repo = root / f"repo-n8-m{m}-e1"
+    if not repo.exists():
+        repo = make_repo(root, 8, m, work, 1)
+    run([*TOOL], repo)
+    first = median_seconds(first_run(TOOL, repo), repeat)
+    run([*TOOL], repo)
+    second = median_seconds(lambda: run([*TOOL], repo), repeat)
+    out.append(row("second run, nothing changed / first run", first, second, "s", 0.1))
+    edited = repo / "deploy" / "team7" / "svc7.yaml"
+
+    def edit_one() -> None:
+        text = edited.read_text()
+        edited.write_text(text.replace("replicas: 2", "replicas: 3") if "replicas: 2" in text
+                          else text.replace("replicas: 3", "replicas: 2"))
+        run([*TOOL], repo)
+
+    one = median_seconds(edit_one, repeat)
+    out.append(row("one manifest edited / first run", first, one, "s", 0.1))
+    naive = median_seconds(lambda: run([sys.executable, "-c", NAIVE, str(repo / "deploy"),
+                                        *expected_refs(repo)], repo), repeat)
+    out.append(row("first run / naive ruamel.yaml loop", naive, first, "s", 0.7))
+
+    def fix() -> None:
+        run(["git", "checkout", "-q", "--", "deploy"], repo)
+        clear_scan_cache(repo)
+        started = time.perf_counter()
+        run([*TOOL, "--fix"], repo)
+        fix_times.append(time.perf_counter() - started)
+
+    fix_times: list[float] = []
+    for _ in range(repeat):
+        fix()
+    run(["git", "checkout", "-q", "--", "deploy"], repo)
+    fixing = statistics.median(fix_times)
+    out.append(row("`--fix` / check, all stale", first, fixing, "s", 1.5))
+    small = root / "repo-n8-m10-e1"
+    if not small.exists():
+        small = make_repo(root, 8, 10, work, 1)
+    run([*TOOL, "--fix"], small)
+    run([*TOOL], small)
+    bare = median_seconds(lambda: run([sys.executable, "-c", "pass"], small), 5 * repeat)
+    noop = median_seconds(lambda: run([*TOOL], small), 5 * repeat)
+    out.append(row("cached no-op run / `python -c pass`", bare, noop, "s", 3))
+    big_repo = make_repo(root, 8, big, work, 1)
+    run([*TOOL], big_repo)
+    clear_scan_cache(big_repo)
+    peak = peak_rss_mib(TOOL, big_repo)
+    verdict_text = f"{'PASS' if peak <= 100 else 'FAIL'} (goal <= 100 MiB)"
+    out.append(f"| peak memory, first run over {big} manifests | | {peak:.1f} MiB | | "
+               f"{verdict_text} |")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
@@ -403,7 +490,8 @@ def main() -> int:
             out.append(f"| {n} | {uncached[n]:.3f} | {cached:.3f} | {ratio:.3f} | "
                        f"{verdict(ratio, 0.1)} |")
         out += ["", "## 3. Tool / naive loop that loads every manifest with ruamel.yaml", "",
-                "N = 8 images, cached evaluation (the ratio measures the scan). The naive loop "
+                "N = 8 images, cached evaluation, no scan cache (a first run: the ratio measures "
+                "the scan). The naive loop "
                 "is a fresh Python process that loads every manifest with "
                 "`YAML(typ='safe').load_all` and walks it for `image` keys. Each manifest is a "
                 "Deployment and a Service (40 lines); one in ten references a configured image, "
@@ -417,13 +505,15 @@ def main() -> int:
             run([*TOOL], repo)
             naive_command = [sys.executable, "-c", NAIVE, str(repo / "deploy"), *refs]
             naive = median_seconds(lambda c=naive_command, r=repo: run(c, r), repeat)
-            tool = median_seconds(lambda r=repo: run([*TOOL], r), repeat)
+            tool = median_seconds(first_run(TOOL, repo), repeat)
             goal = 0.2 if (m == manifest_counts[-1] and every == 10) else None
+            goal = 0.7 if (m == manifest_counts[-1] and every == 1) else goal
             share = "1 in 10" if every == 10 else "all"
             out.append(f"| {m} | {share} | {naive:.3f} | {tool:.3f} | {tool / naive:.3f} | "
                        f"{verdict(tool / naive, goal)} |")
         out += incremental_rows(root, work, repeat)
         out += stand_in_rows(root, work, repeat, 1000 if args.quick else 5000)
+        out += scan_rows(root, work, repeat, manifest_counts[-1], 5_000 if args.quick else 50_000)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))
