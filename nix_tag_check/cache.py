@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, nix_source
 from .inputs import Hashes
 from .nix_eval import Evaluated, eval_nix_file
 
@@ -74,16 +74,22 @@ class Store:
 
     def hashes(self) -> Hashes:
         data = _load(self._path("hashes.json")) if self.usable else None
-        ours = isinstance(data, dict) and data.get("format") == FORMAT
-        known = data.get("files") if ours and isinstance(data, dict) else None
-        if not isinstance(known, dict):
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             return Hashes()
-        return Hashes({k: v for k, v in known.items() if isinstance(v, list) and len(v) == 2})
+        known, scans = data.get("files"), data.get("scans")
+        if not isinstance(known, dict) or not isinstance(scans, dict):
+            return Hashes()
+        try:
+            found = {h: nix_source.from_json(v) for h, v in scans.items()}
+        except ValueError:
+            found = {}
+        return Hashes({k: v for k, v in known.items() if isinstance(v, list) and len(v) == 2},
+                      found)
 
     def save_hashes(self, hashes: Hashes) -> None:
         kept = hashes.kept()
         if kept is not None:
-            self._write("hashes.json", {"format": FORMAT, "files": kept})
+            self._write("hashes.json", {"format": FORMAT, **kept})
 
     def _write(self, name: str, data: object) -> None:
         if not self.usable:

@@ -39,33 +39,43 @@ class Reach:
 
 
 class Hashes:
-    """Content hashes remembered by stat, as Git's index does; racy entries are not kept."""
+    """Content hashes remembered by stat, as Git's index does (racy entries are not kept),
+    and what the Nix scanner found in each content, remembered by its hash."""
 
-    def __init__(self, known: dict[str, list[object]] | None = None) -> None:
+    def __init__(self, known: dict[str, list[object]] | None = None,
+                 scans: dict[str, nix_source.TextScan | None] | None = None) -> None:
         self.known: dict[str, list[object]] = known or {}
+        self.scans: dict[str, nix_source.TextScan | None] = scans or {}
         self.changed = False
         self.used: set[str] = set()
-        self.scans: dict[str, nix_source.TextScan | None] = {}
+        self.used_scans: set[str] = set()
         self.now = time.time_ns()
 
-    def digest(self, path: str, st: os.stat_result) -> str:
+    def _hash(self, path: str, st: os.stat_result) -> tuple[str, bytes | None]:
+        """(content hash, the bytes when they had to be read)."""
         key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
         self.used.add(path)
         cached = self.known.get(path)
         if cached is not None and cached[0] == key and isinstance(cached[1], str):
-            return cached[1]
+            return cached[1], None
         with open(path, "rb") as handle:
-            value = hashlib.sha256(handle.read()).hexdigest()
+            raw = handle.read()
+        value = hashlib.sha256(raw).hexdigest()
         if self.now - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
             self.known[path] = [key, value]
             self.changed = True
-        return value
+        return value, raw
 
-    def kept(self) -> dict[str, list[object]] | None:
-        """What to remember for the next run (files this run hashed); None: nothing new."""
-        if not self.changed and self.used >= self.known.keys():
+    def digest(self, path: str, st: os.stat_result) -> str:
+        return self._hash(path, st)[0]
+
+    def kept(self) -> dict[str, object] | None:
+        """What to remember for the next run (what this run used); None: nothing new."""
+        if not self.changed and self.used >= self.known.keys() \
+                and self.used_scans >= self.scans.keys():
             return None
-        return {path: self.known[path] for path in self.used if path in self.known}
+        return {"files": {p: self.known[p] for p in self.used if p in self.known},
+                "scans": {h: nix_source.to_json(self.scans[h]) for h in self.used_scans}}
 
     def scan(self, path: str) -> nix_source.TextScan | None:
         """The file's Nix literals; None for a file that cannot be Nix code."""
@@ -73,14 +83,19 @@ class Hashes:
             st = os.stat(path)
             if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_SCANNED:
                 return None
-            key = self.digest(path, st)
+            key, raw = self._hash(path, st)
             if key not in self.scans:
-                with open(path, "rb") as handle:
-                    raw = handle.read()
+                if raw is None:
+                    with open(path, "rb") as handle:
+                        raw = handle.read()
+                if hashlib.sha256(raw).hexdigest() != key:
+                    raise Unknowable(f"{path} changed while it was read")
                 text = None if b"\0" in raw else raw.decode("utf-8", "replace")
                 self.scans[key] = nix_source.scan(text) if text is not None else None
+                self.changed = True
         except OSError:
             return None
+        self.used_scans.add(key)
         return self.scans[key]
 
 

@@ -151,3 +151,30 @@ def scan(text: str) -> TextScan:
     lexer = _Lexer(text)
     lexer.code(0, nested=False)
     return lexer.found
+
+
+def to_json(found: TextScan | None) -> object:
+    if found is None:
+        return None
+    env = None if found.env is None else sorted(found.env)
+    return [[list(p) for p in found.paths], found.search_path, env, found.impure]
+
+
+def from_json(data: object) -> TextScan | None:
+    """The inverse of to_json; ValueError for anything to_json did not write."""
+    if data is None:
+        return None
+    if not isinstance(data, list) or len(data) != 4:
+        raise ValueError("not a scan")
+    paths, search, env, impure = data
+    if not isinstance(paths, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+            and isinstance(p[1], bool) for p in paths):
+        raise ValueError("malformed paths")
+    if not isinstance(search, bool) or not (impure is None or isinstance(impure, str)):
+        raise ValueError("malformed scan")
+    if env is not None and (not isinstance(env, list)
+                            or not all(isinstance(n, str) for n in env)):
+        raise ValueError("malformed variables")
+    return TextScan([(p[0], p[1]) for p in paths], search, None if env is None else set(env),
+                    impure)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from nix_tag_check.nix_source import scan
+from nix_tag_check.nix_source import from_json, scan, to_json
 
 PATHS = [
     ("./src", [("./src", False)]),
@@ -59,3 +61,15 @@ def test_impure_builtins(text: str, impure: str | None) -> None:
                                                ("a < b", False), ("builtins.findFile", True)])
 def test_search_path(text: str, search: bool) -> None:
     assert scan(text).search_path is search
+
+
+@pytest.mark.parametrize("text", [t for t, _ in PATHS] + ["builtins.getEnv x", "<nixpkgs>"])
+def test_a_scan_survives_json(text: str) -> None:
+    assert from_json(json.loads(json.dumps(to_json(scan(text))))) == scan(text)
+
+
+@pytest.mark.parametrize("data", [[], [[["./a"]], False, [], None], [[], "no", [], None],
+                                  [[], False, [1], None], [[], False, [], 7], {"paths": []}])
+def test_a_remembered_scan_we_did_not_write_is_refused(data: object) -> None:
+    with pytest.raises(ValueError):
+        from_json(data)
