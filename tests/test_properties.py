@@ -257,6 +257,7 @@ def workload(draw: DRAW, doc: Doc) -> None:
             container(draw, doc, ind, number)
 
 
+HELM_REPOSITORY_KEYS = ["repository", "repository", "image", "name"]
 HELM_NAMES = [  # (registry, repository, configured image)
     (None, HELLO, HELLO), (None, API, API), ("registry.example.com", "team/hello", HELLO),
     ("ghcr.io/", "acme/api", API), ("", API, API), ("docker.io", "bitnami/redis", None),
@@ -279,30 +280,48 @@ def helm_values(draw: DRAW, doc: Doc) -> None:
                 doc.line("  tag: ", tag_hole(draw, image, flow=False, empty_ok=False))
             continue
         registry, repository, image = draw(st.sampled_from(HELM_NAMES))
+        repo_key = draw(st.sampled_from(HELM_REPOSITORY_KEYS))
         if draw(st.integers(0, 4)) == 0:  # flow style
             hole = tag_hole(draw, image, flow=True, empty_ok=False)
             reg = f"registry: {quoted(draw, registry)}, " if registry is not None else ""
-            doc.line(f"{section}: {{{reg}repository: {repository}, tag: ", hole, "}",
+            doc.line(f"{section}: {{{reg}{repo_key}: {repository}, tag: ", hole, "}",
                      comment(draw, None))
             continue
-        if draw(st.booleans()):
+        anchored = draw(st.booleans())
+        if anchored:  # (a merged base's digest is emptied where the base is reported)
             name = doc.name("h")
             doc.helm_anchors.append((name, image))
             doc.line(f"{section}: &{name}")
         else:
             doc.line(f"{section}:")
-        keys = ["repository", "tag", "pullPolicy"] + (["registry"] if registry is not None else [])
-        for key in draw(st.permutations(keys)):
+        digest = None if anchored else draw(st.sampled_from([None, None, "digest", "sha"]))
+        keys = [repo_key, "tag", "pullPolicy"] + (["registry"] if registry is not None else [])
+        for key in draw(st.permutations(keys + ([digest] if digest else []))):
             if key == "tag":
                 hole = tag_hole(draw, image, flow=False)
+                if digest and image is not None:  # pinned: stale whatever the tag says
+                    hole = Hole(hole.orig, hole.fixed, slot=True, stale=True)
                 gap = "" if hole.orig == "" else " "
                 doc.line(f"  tag:{gap}", hole, comment(draw, None))
             elif key == "registry":
                 doc.line(f"  registry: {quoted(draw, registry or '')}")
-            elif key == "repository":
-                doc.line(f"  repository: {quoted(draw, repository)}")
+            elif key == repo_key:
+                doc.line(f"  {repo_key}: {quoted(draw, repository)}")
+            elif key == digest:
+                doc.line(f"  {digest}: ", digest_hole(draw, digest, image), comment(draw, None))
             else:
                 doc.line("  pullPolicy: IfNotPresent")
+
+
+def digest_hole(draw: DRAW, key: str, image: str | None) -> Hole:
+    """A Helm digest (`sha:` holds the hex alone): emptied when it pins one of our images."""
+    value = draw(digests)
+    value = value.removeprefix("sha256:") if key == "sha" else value
+    quote = draw(st.sampled_from(["", "'", '"']))
+    orig = f"{quote}{value}{quote}"
+    if image is None:
+        return Hole(orig, orig)
+    return Hole(orig, f"{quote or chr(34)}{quote or chr(34)}")
 
 
 def quoted(draw: DRAW, value: str) -> str:
@@ -484,9 +503,11 @@ def load(text: str) -> list[Any]:
 
 
 def _helm_image(node: dict[Any, Any]) -> str | None:
-    if "repository" not in node or "tag" not in node:
+    """As charts read it: the first non-empty of repository/image/name beside `tag:`."""
+    repository = next((node[k] for k in ("repository", "image", "name") if node.get(k)), None)
+    if "tag" not in node or not isinstance(repository, str):
         return None
-    name = str(node["repository"])
+    name = repository
     registry = node.get("registry")
     if isinstance(registry, str) and registry:
         name = f"{registry.rstrip('/')}/{name}"
@@ -532,13 +553,15 @@ def stale_in_data(text: str) -> list[str]:
     problems = []
     for root in load(text):
         for mapping in _walk(root):
-            image = mapping.get("image")
+            image = mapping.get("image") if "tag" not in mapping else None  # a repository
             m = _REF_RE.fullmatch(image) if isinstance(image, str) else None
             if m and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
                 problems.append(f"image {image}")
             helm = _helm_image(mapping)
             if helm is not None and mapping["tag"] != FRESH[helm]:
                 problems.append(f"helm {helm}:{mapping['tag']!r}")
+            if helm is not None and (mapping.get("digest") or mapping.get("sha")):
+                problems.append(f"helm {helm} pinned")
             for _, value in _marked(mapping):
                 m = _REF_RE.fullmatch(str(value))
                 if m and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
@@ -565,6 +588,7 @@ def normalise(text: str) -> list[Any]:
         out = {key: norm(value) for key, value in node.items()}
         if _helm_image(node):
             out["tag"] = PLACEHOLDER
+            out.update({key: "" for key in ("digest", "sha") if key in node})
         for key, _ in _marked(node):
             out[key] = PLACEHOLDER
         if kustomize and _kustomize_image(node):
@@ -631,7 +655,7 @@ def _lines(text: str) -> list[str]:
 
 
 _TAG_TEXT = re.compile(rf"{re.escape(HELLO)}|{re.escape(API)}|{HELLO_TAG}|{API_TAG}"
-                       r"|\b(newTag|digest|tag):|sha256:")
+                       r"|\b(newTag|digest|sha|tag):|sha256:")
 
 
 @PROPERTIES
