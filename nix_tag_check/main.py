@@ -27,6 +27,7 @@ from . import (
     scan,
 )
 from . import config as cfg
+from . import encoding as enc
 from . import yaml_tree as yt
 
 EXAMPLES = """\
@@ -189,6 +190,10 @@ def _write_fix(
         fixed = checker.fixed_text(analysis)
     except (patch.PatchError, yt.LocatedError) as exc:
         out.error(f"internal error, file left as it was: {exc}", shown)
+        return False
+    if args.diff and manifest.codec != enc.UTF8:  # git apply takes text diffs only
+        out.error(f"--diff shows UTF-8 files only and this one is {enc.name(manifest.codec)}"
+                  ": run --fix to rewrite it", shown)
         return False
     if args.diff:
         rel = os.path.relpath(manifest.path, root).replace(os.sep, "/")
