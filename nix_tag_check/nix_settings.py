@@ -15,6 +15,9 @@ import shutil
 _MAX_SEARCH_PATH_FILES = 200_000
 _MAX_INCLUDES = 32
 _STORE = "/nix/store/"
+# Variables that move where Nix finds its settings, channels, profiles and fetch caches.
+_WHERE_NIX_LOOKS = frozenset({"HOME", "USER", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS",
+                              "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"})
 
 
 def _read(path: str) -> bytes | None:
@@ -114,7 +117,7 @@ def key() -> str | None:
         pinned = (st.st_size, st.st_mtime_ns, st.st_ino) if st else None
         digest.update(f"{tool}\0{real}\0{pinned}\0".encode("utf-8", "surrogateescape"))
     for name in sorted(os.environ):
-        if name.startswith(("NIX", "XDG_")) or name in ("HOME", "USER"):
+        if name.startswith("NIX") or name in _WHERE_NIX_LOOKS:
             digest.update(f"{name}={os.environ[name]}\0".encode("utf-8", "surrogateescape"))
     files = [(path, _read(path)) for path in conf_files()]
     inline = os.environ.get("NIX_CONFIG", "").encode()
