@@ -42,8 +42,24 @@ def digest(raw: bytes) -> str:
 
 
 def key(parts: Iterable[object]) -> str:
-    """The key of a whole cache file: everything a record's outcome depends on, but the file."""
-    return hashlib.sha256(json.dumps([FORMAT, __version__, *parts]).encode()).hexdigest()
+    """The key of a whole cache file: everything a record's outcome depends on, but the file.
+
+    That includes the scanning code itself: the version, and the size and mtime of every
+    module of the package (a development install changes without a new version).
+    """
+    code = [FORMAT, __version__, *_code_identity(os.path.dirname(os.path.abspath(__file__)))]
+    return hashlib.sha256(json.dumps([*code, *parts]).encode()).hexdigest()
+
+
+def _code_identity(folder: str) -> list[list[object]]:
+    found: list[list[object]] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_dir() and not entry.name.startswith(("_", ".")):
+            found += _code_identity(entry.path)
+        elif entry.name.endswith(".py"):
+            st = entry.stat()
+            found.append([entry.name, st.st_size, st.st_mtime_ns])
+    return found
 
 
 class ScanCache:

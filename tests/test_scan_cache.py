@@ -232,3 +232,14 @@ def test_records_of_files_no_longer_checked_are_dropped(folder: Path) -> None:
     run(folder, "other.yaml")
     records = json.loads((folder / "cache.json").read_text())["records"]
     assert [os.path.basename(name) for name in records] == ["other.yaml"]
+
+
+def test_changed_scanning_code_reads_every_manifest_again(
+    folder: Path, parses: Parses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(folder, "a.yaml")
+    real = scan_cache._code_identity
+    monkeypatch.setattr(scan_cache, "_code_identity",
+                        lambda path: [*real(path), ["rules/new_rule.py", 1, 1]])
+    run(folder, "a.yaml")
+    assert parses.take() == ["a.yaml", "a.yaml"]
