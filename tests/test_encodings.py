@@ -72,3 +72,16 @@ def test_utf16_file_over_the_size_limit_is_refused_not_skipped(
     (repo / "deploy/wide.yaml").write_bytes(data)
     assert main(["--max-file-size", "1000", "deploy/wide.yaml"]) == 2
     assert f"deploy/wide.yaml: file is {len(data)} bytes, over" in capsys.readouterr().err
+
+
+def test_diff_of_a_utf16_manifest_is_refused_as_git_apply_would_not_take_it(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = BOMS["utf-16-le"] + TEXT.encode("utf-16-le")
+    (repo / "deploy/wide.yaml").write_bytes(data)
+    assert main(["--diff", "deploy/wide.yaml"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("error: deploy/wide.yaml: --diff shows UTF-8 files only and this one "
+                            "is UTF-16LE: run --fix to rewrite it\n")
+    assert (repo / "deploy/wide.yaml").read_bytes() == data
