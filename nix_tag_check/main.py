@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import (
     __version__,
@@ -30,6 +31,9 @@ from . import config as cfg
 from . import encoding as enc
 from . import yaml_tree as yt
 
+if TYPE_CHECKING:
+    from . import registry_gate
+
 EXAMPLES = """\
 configuration:
   Images come from .nix-tag-check.yaml (here or at the repository root) or from --image.
@@ -42,10 +46,12 @@ examples:
   nix-tag-check --fix                 rewrite stale tags in place
   nix-tag-check --diff | git apply    the same, as a patch
   nix-tag-check --print-expected      name:tag of every image, for scripts
+  nix-tag-check --registry            also check each reference exists in its registry
   nix-tag-check --image registry.example.com/team/hello=default.nix#image deploy/app.yaml
   nix-tag-check --image ghcr.io/acme/api=.#api --format github
 
-exit status: 0 up to date, 1 stale references found (or fixed), 2 could not check.
+exit status: 0 up to date, 1 stale references found (or fixed) or missing from the
+registry, 2 could not check.
 """
 DEFAULT_TIMEOUT = 300.0
 
@@ -89,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"bound on Nix evaluation (default: {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--max-file-size", type=int, metavar="BYTES",
                         help="refuse manifests larger than this (default: 5 MiB)")
+    _registry_options(parser)
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     verbosity.add_argument("-v", "--verbose", action="store_true",
@@ -96,6 +103,20 @@ def _parser() -> argparse.ArgumentParser:
                            "ones too) and the files that reference each image")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _registry_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("registry (the other half of a CI gate)")
+    group.add_argument("--registry", action="store_true",
+                       help="also ask the registry whether each up-to-date reference exists "
+                       "(name:tag); with --print-expected, print only images whose tag exists")
+    group.add_argument("--registry-digest", action="append", default=[],
+                       metavar="NAME@sha256:...",
+                       help="the digest the build pushed for an image (repeatable; a bare "
+                       "sha256:... with one image); the registry's must match. Implies "
+                       "--registry")
+    group.add_argument("--registry-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="bound on each registry request (default: 10)")
 
 
 def _seconds(text: str) -> float:
@@ -289,6 +310,8 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
         if item.warning:
             out.warning(item.warning)
     if selection is None:
+        if args.registry:
+            return _print_available(args, config, evaluated, out)
         for item in evaluated:
             print(f"{item.spec.name}:{item.tag}")
         return 0
@@ -309,6 +332,9 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
         out.info(line)
     if not args.files:
         _report_gaps(coverage.unreferenced(config, evaluated, referenced, len(paths)), out)
+    if args.registry and not out.errors:
+        stale |= _registry_check(args, config, _places(paths, checker, config, args.format),
+                                  out)
     out.finish(len(paths))
     if out.errors:
         return 2
@@ -333,16 +359,87 @@ def _closed_pipe() -> int:
     return 128 + signal.SIGPIPE
 
 
+def _places(
+    paths: Sequence[str], checker: check.Checker, config: cfg.Config, format: str,
+) -> list[registry_gate.Place]:
+    """Every up-to-date reference, where it is written: what --registry asks about."""
+    from . import registry_gate
+
+    repositories = {image.name: image.repository for image in config.images}
+    return [
+        registry_gate.Place(_display(path, format), f.line, f.column, f.image,
+                            repositories[f.image], f.found)
+        for path in paths for f in checker.analyse(path).findings
+        if not f.stale and f.found is not None
+    ]
+
+
+def _registry_check(
+    args: argparse.Namespace, config: cfg.Config, places: Sequence[registry_gate.Place],
+    out: report.Reporter,
+) -> bool:
+    """Ask the registry; True when a reference is missing or has another digest."""
+    from . import registry_gate
+
+    try:
+        digests = registry_gate.parse_digests(args.registry_digest, config.images)
+    except registry_gate.DigestOptionError as exc:
+        out.error(str(exc))
+        return False
+    problems = registry_gate.check(places, digests, config.insecure_registries,
+                                   args.registry_timeout)
+    for problem in problems:
+        out.registry_problem(problem)
+    return any(not problem.is_error for problem in problems)
+
+
+def _print_available(
+    args: argparse.Namespace, config: cfg.Config, evaluated: Sequence[nix_eval.Evaluated],
+    out: report.Reporter,
+) -> int:
+    """--print-expected --registry: only the images a deploy can pull now."""
+    from . import registry_gate
+
+    places = [registry_gate.Place(None, 0, 0, item.spec.name, item.spec.repository, item.tag)
+              for item in evaluated]
+    unconfirmed = set()
+    try:
+        digests = registry_gate.parse_digests(args.registry_digest, config.images)
+        problems = registry_gate.check(places, digests, config.insecure_registries,
+                                       args.registry_timeout)
+    except registry_gate.DigestOptionError as exc:
+        problems = []
+        out.error(str(exc))
+    for problem in problems:
+        unconfirmed.add(problem.place.image)
+        out.registry_problem(problem)
+    if not out.errors:
+        for item in evaluated:
+            if item.spec.name not in unconfirmed:
+                print(f"{item.spec.name}:{item.tag}")
+    out.finish(0)
+    return 2 if out.errors else 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
         return exc.code if isinstance(exc.code, int) else 2
     _safe_stdio()
+
+
+    if args.registry_digest:
+        args.registry = True
+    if args.registry and (args.fix or args.diff):
+        print("nix-tag-check: error: --registry checks the committed references; run it "
+              "without --fix or --diff", file=sys.stderr)
+        return 2
     out = report.Reporter(
         format="text" if args.diff else args.format, fixing=args.fix, quiet=args.quiet,
         verbose=args.verbose, color=color.wanted(args.color, sys.stdout),
     )
+    out.registry_checked = args.registry
     if args.diff:
         out.out = sys.stderr  # stdout carries the patch only
     try:

@@ -7,9 +7,12 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .scan import Finding
+
+if TYPE_CHECKING:
+    from .registry_gate import Problem as RegistryProblem
 
 FORMATS = ("text", "json", "github")
 
@@ -55,6 +58,8 @@ class Reporter:
     _last_path: str | None = None
     errors: list[dict[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    registry: list[dict[str, object]] = field(default_factory=list)
+    registry_checked: bool = False  # --registry: json output then always has "registry"
 
     def _paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
@@ -82,6 +87,26 @@ class Reporter:
             props = (f"file={_escape_github(path, True)},line={finding.line},"
                      f"col={finding.column},title=nix-tag-check")
             print(f"::{level} {props}::{_escape_github(message)}", file=self.out)
+
+    def registry_problem(self, problem: RegistryProblem) -> None:
+        """A reference the registry does not confirm; an error when it could not say."""
+        place = problem.place
+        if problem.is_error:
+            self.error(problem.message, place.path, place.line, place.column)
+            return
+        self.registry.append({
+            "path": place.path, "line": place.line or None, "column": place.column or None,
+            "image": place.image, "tag": place.tag, "problem": problem.kind,
+            "digest": problem.digest,
+        })
+        where = f"{place.path}:{place.line}:{place.column}: " if place.path else ""
+        if self.format == "text" and not self.quiet:
+            print(f"{self._paint(where, '1') if where else ''}{problem.message}",
+                  file=self.out if place.path else self.err)
+        elif self.format == "github":
+            props = (f" file={_escape_github(place.path, True)},line={place.line},"
+                     f"col={place.column},title=nix-tag-check" if place.path else "")
+            print(f"::error{props}::{_escape_github(problem.message)}", file=self.out)
 
     def error(self, message: str, path: str | None = None, line: int = 0, column: int = 0) -> None:
         where = path or ""
@@ -111,10 +136,10 @@ class Reporter:
 
     def finish(self, files: int) -> None:
         if self.format == "json":
-            json.dump(
-                {"findings": self.records, "errors": self.errors, "warnings": self.warnings},
-                self.out, indent=2,
-            )
+            result = {"findings": self.records, "errors": self.errors, "warnings": self.warnings}
+            if self.registry_checked:
+                result["registry"] = self.registry
+            json.dump(result, self.out, indent=2)
             self.out.write("\n")
             return
         if self.quiet or self.format != "text":
@@ -125,7 +150,10 @@ class Reporter:
         elif stale:
             print(f"{stale} stale reference(s) in {changed} file(s); "
                   "run `nix-tag-check --fix` to update them", file=self.err)
-        elif not self.errors:
+        if self.registry:
+            print(f"{len(self.registry)} reference(s) not confirmed by the registry",
+                  file=self.err)
+        elif not stale and not self.errors:
             self.info(f"{files} file(s) checked, every reference is up to date")
 
 
