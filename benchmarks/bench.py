@@ -448,6 +448,44 @@ def scan_rows(root: Path, work: int, repeat: int, m: int, big: int) -> list[str]
     return out
 
 
+def registry_section(root: Path, work: int, repeat: int) -> list[str]:
+    """The registry half: `--registry` against the `skopeo inspect` loop it replaces."""
+    if not (shutil.which("docker-registry") and shutil.which("skopeo")):
+        return ["", "## 7. Registry half: skipped (needs docker-registry and skopeo)"]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from registry_server import Registry, oci_layout
+
+    server = Registry(root / "registry").start()
+    try:
+        repo = make_repo(root / "registry-repo", 8, 10, work, 1)
+        for path in [repo / ".nix-tag-check.yaml", *repo.glob("deploy/*/*.yaml")]:
+            path.write_text(path.read_text().replace("registry.example.com", server.host))
+        run([*TOOL, "--fix"], repo)  # every reference up to date: all of them are asked
+        layout = oci_layout(root / "layout")
+        for ref in expected_refs(repo):
+            server.push(layout, ref.split("/", 1)[1].rsplit(":", 1)[0], ref.rsplit(":", 1)[1])
+        written = [line.split("image: ", 1)[1] for path in sorted(repo.glob("deploy/*/*.yaml"))
+                   for line in path.read_text().splitlines() if "image: " in line]
+        loop = [["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"]
+                for ref in written]
+        if run([*TOOL, "--registry"], repo).returncode != 0:
+            return ["", "## 7. Registry half: `--registry` did not pass: measurement invalid"]
+        plain = median_seconds(lambda: run([*TOOL], repo), repeat)
+        gate = median_seconds(lambda: run([*TOOL, "--registry"], repo), repeat)
+        chain = median_seconds(lambda: [run(c, repo) for c in loop], repeat)
+    finally:
+        server.stop()
+    return ["", "## 7. Registry half: `--registry` / a `skopeo inspect` per reference", "",
+            f"N = 8 images, {len(written)} up-to-date references, cached evaluation, a local "
+            "registry on 127.0.0.1. The loop is the old gate's `skopeo inspect` of every "
+            "written reference, one after another; the registry part is the difference "
+            "between the tool's runs with and without `--registry`.", "",
+            "| tool s | tool --registry s | registry part s | skopeo loop s | part / loop | "
+            "verdict |", "|---|---|---|---|---|---|",
+            f"| {plain:.3f} | {gate:.3f} | {gate - plain:.3f} | {chain:.3f} | "
+            f"{(gate - plain) / chain:.3f} | {verdict((gate - plain) / chain, None)} |"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
@@ -514,6 +552,7 @@ def main() -> int:
         out += incremental_rows(root, work, repeat)
         out += stand_in_rows(root, work, repeat, 1000 if args.quick else 5000)
         out += scan_rows(root, work, repeat, manifest_counts[-1], 5_000 if args.quick else 50_000)
+        out += registry_section(root, work, repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))
