@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 YAML_FILES = sorted(p for p in EXAMPLES.rglob("*") if p.suffix in (".yaml", ".yml"))
 # `nix-tag-check` followed by at least one option (prose mentions carry none).
-COMMAND_RE = re.compile(r"\bnix-tag-check((?: +--?[a-z][\w-]*(?:[ =]+[\w.#/=:-]+)?)+)")
+COMMAND_RE = re.compile(r"\bnix-tag-check((?: +--?[a-z][\w-]*(?:[ =]+[\w.#/=:@-]+)?)+)")
 
 
 def _load(path: Path) -> list[object]:

@@ -13,16 +13,19 @@ import re
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, committed_copy, git
 from nixtools import out_path_hash
+from registry_server import Registry, oci_layout
 from ruamel.yaml import YAML
 
 TEKTON = ROOT / "examples/tekton"
 VARIABLE = re.compile(r"\$\((params|workspaces|results|context)\.([^)]*)\)")
 IMAGE = "registry.example.com/team/hello"
+PUSHED_DIGEST = "sha256:" + "5" * 64
 
 
 def _load(name: str) -> dict:
@@ -30,8 +33,13 @@ def _load(name: str) -> dict:
 
 
 def _stand_in(bin_dir: Path, tool: str, log: Path) -> None:
+    """Records its arguments; as `skopeo copy --digestfile F`, writes PUSHED_DIGEST to F."""
     script = bin_dir / tool
-    script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\n')
+    script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\n'
+                      'while [ $# -gt 0 ]; do\n'
+                      f'  [ "$1" = --digestfile ] && printf {PUSHED_DIGEST} > "$2"\n'
+                      '  shift\n'
+                      'done\n')
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
 
@@ -106,28 +114,92 @@ def stale(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fresh(stale: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "nix_tag_check", "--fix"], cwd=stale,
-                   capture_output=True, check=False)
-    git(stale, "commit", "-qam", "bump the image tag")
+def registry(tmp_path: Path, no_user_credentials: Path) -> Iterator[Registry]:
+    """The registry the cluster pulls from, on 127.0.0.1, empty until a test pushes."""
+    server = Registry(tmp_path / "registry")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def local(stale: Path, registry: Registry) -> Path:
+    """The stale clone, its image named on the local registry (the gate asks it)."""
+    for rel in (".nix-tag-check.yaml", "deploy/deployment.yaml"):
+        path = stale / rel
+        path.write_text(path.read_text().replace("registry.example.com", registry.host))
+    git(stale, "commit", "-qam", "images on the local registry")
     return stale
 
 
+@pytest.fixture
+def fresh(local: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "nix_tag_check", "--fix"], cwd=local,
+                   capture_output=True, check=False)
+    git(local, "commit", "-qam", "bump the image tag")
+    return local
+
+
+def _push(registry: Registry, repo: Path) -> str:
+    """Push a small image under the tag the commit expects, as the build task would."""
+    tag = out_path_hash(repo / "default.nix", "image")
+    return registry.push(oci_layout(registry.root / "layout"), "team/hello", tag)
+
+
 def test_deploy_gate_fails_on_a_stale_repository_before_kubectl(
-    cluster: Cluster, stale: Path
+    cluster: Cluster, local: Path, registry: Registry
 ) -> None:
-    statuses = cluster.run("task-deploy.yaml", stale, nix_tag_check="nix-tag-check")
+    statuses = cluster.run("task-deploy.yaml", local, nix_tag_check="nix-tag-check")
     assert statuses == {"check-tags": 1}, cluster.output
-    assert f"{IMAGE}: tag '0000000000000000000000000000000a' should be" in cluster.output
+    assert (f"{registry.host}/team/hello: tag '0000000000000000000000000000000a' should be"
+            in cluster.output)
     assert cluster.commands() == []
 
 
-def test_deploy_gate_passes_on_a_fresh_repository_and_applies(
-    cluster: Cluster, fresh: Path
+def test_deploy_gate_fails_before_kubectl_while_the_image_is_not_pushed(
+    cluster: Cluster, fresh: Path, registry: Registry
 ) -> None:
+    statuses = cluster.run("task-deploy.yaml", fresh, nix_tag_check="nix-tag-check")
+    assert statuses == {"check-tags": 1}, cluster.output
+    tag = out_path_hash(fresh / "default.nix", "image")
+    assert (f"deploy/deployment.yaml:21:18: {registry.host}/team/hello:{tag} not found in the "
+            "registry") in cluster.output
+    assert cluster.commands() == []
+
+
+def test_deploy_gate_passes_once_the_image_is_pushed_and_applies(
+    cluster: Cluster, fresh: Path, registry: Registry
+) -> None:
+    _push(registry, fresh)
     statuses = cluster.run("task-deploy.yaml", fresh, nix_tag_check="nix-tag-check")
     assert statuses == {"check-tags": 0, "apply": 0}, cluster.output
     assert cluster.commands() == ["kubectl apply -f deploy/"]
+
+
+def test_deploy_gate_checks_the_digest_the_build_pushed(
+    cluster: Cluster, fresh: Path, registry: Registry
+) -> None:
+    digest = _push(registry, fresh)
+    name = f"{registry.host}/team/hello"
+    statuses = cluster.run("task-deploy.yaml", fresh, nix_tag_check="nix-tag-check",
+                           image_digest=f"{name}@{digest}")
+    assert statuses == {"check-tags": 0, "apply": 0}, cluster.output
+    statuses = cluster.run("task-deploy.yaml", fresh, nix_tag_check="nix-tag-check",
+                           image_digest=f"{name}@{PUSHED_DIGEST}")
+    assert statuses == {"check-tags": 1}, cluster.output
+    assert f"is {digest} in the registry, not {PUSHED_DIGEST}" in cluster.output
+    assert cluster.commands() == ["kubectl apply -f deploy/"]  # the first run's only
+
+
+def test_deploy_gate_is_an_error_when_the_registry_cannot_be_reached(
+    cluster: Cluster, fresh: Path, registry: Registry
+) -> None:
+    registry.stop()
+    statuses = cluster.run("task-deploy.yaml", fresh, nix_tag_check="nix-tag-check")
+    assert statuses == {"check-tags": 2}, cluster.output
+    assert f"registry {registry.host} cannot be reached" in cluster.output
+    assert cluster.commands() == []
 
 
 def test_build_task_pushes_the_tag_the_gate_expects(
@@ -139,7 +211,9 @@ def test_build_task_pushes_the_tag_the_gate_expects(
     tag = out_path_hash(stale / "default.nix", "image")
     assert (tmp_path / "results/tag").read_text() == tag
     (push,) = cluster.commands()
-    assert re.fullmatch(rf"skopeo copy docker-archive:/\S+/result docker://{IMAGE}:{tag}", push)
+    assert re.fullmatch(rf"skopeo copy --digestfile /\S+ docker-archive:/\S+/result "
+                        rf"docker://{IMAGE}:{tag}", push)
+    assert (tmp_path / "results/image-digest").read_text() == f"{IMAGE}@{PUSHED_DIGEST}"
     assert git(stale, "status", "--porcelain") == ""  # the build left the checkout clean
 
 
