@@ -362,7 +362,7 @@ def _closed_pipe() -> int:
 def _places(
     paths: Sequence[str], checker: check.Checker, config: cfg.Config, format: str,
 ) -> list[registry_gate.Place]:
-    """Every up-to-date reference, where it is written: what --registry asks about."""
+    """Every up-to-date or ignored reference, where it is written: what --registry asks."""
     from . import registry_gate
 
     repositories = {image.name: image.repository for image in config.images}

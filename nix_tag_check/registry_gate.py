@@ -2,7 +2,8 @@
 
 The tag check proves a reference names what the commit builds; this asks the registry
 whether that was pushed (and, given the build's digest, that it is what was pushed).
-Stale references are already failing, so only references whose tag is right are asked.
+Stale references are already failing, so only references whose tag is right are asked,
+and those left alone with `# nix-tag-check: ignore` (a pinned rollback is pulled too).
 """
 
 from __future__ import annotations

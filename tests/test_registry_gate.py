@@ -350,3 +350,19 @@ def test_a_run_without_registry_does_not_import_the_client(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=600)
     assert done.stdout == "[]\n"
+
+
+def test_an_ignored_reference_must_still_exist_where_the_cluster_pulls_it(
+    pushed: tuple[Registry, str], hello_tag: str, in_repo, capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _ = pushed
+    name = f"{server.host}/acme/api"
+    root = in_repo(name, hello_tag)
+    pinned = "1dq4d2v2l6f3n5p8r0s9x7y4z1a2b3c4"  # a rollback image, pinned on purpose
+    (root / "deploy/rollback.yaml").write_text(
+        f"image: {name}:{pinned}  # nix-tag-check: ignore\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "pin a rollback")
+    assert main(["--registry"]) == 1
+    assert capsys.readouterr().out == (
+        f"deploy/rollback.yaml:1:8: {name}:{pinned} not found in the registry\n")
