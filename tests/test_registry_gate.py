@@ -366,3 +366,13 @@ def test_an_ignored_reference_must_still_exist_where_the_cluster_pulls_it(
     assert main(["--registry"]) == 1
     assert capsys.readouterr().out == (
         f"deploy/rollback.yaml:1:8: {name}:{pinned} not found in the registry\n")
+
+
+def test_a_run_from_the_scan_cache_still_asks_the_registry(
+    empty: Registry, hello_tag: str, in_repo, capsys: pytest.CaptureFixture[str],
+) -> None:
+    in_repo(f"{empty.host}/acme/api", hello_tag)
+    assert main([]) == 0  # fills the evaluation and scan caches
+    assert main(["--registry"]) == 1
+    assert main(["--registry"]) == 1
+    assert capsys.readouterr().out.count("not found in the registry") == 2
