@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ruamel.yaml.error import YAMLError
 
 from .errors import LocatedError as LocatedError  # re-exported: callers catch it from here
-from .errors import YamlSyntaxError
+from .errors import YamlSyntaxError as YamlSyntaxError
 
 # ruamel.yaml is imported on the first parse, never by a run that parses nothing.
 BOM = "\ufeff"
@@ -89,7 +89,7 @@ def _c_events(body: str) -> Iterator[Any] | None:
     document it ever parsed.
     """
     try:
-        from ruamel.yaml import CParser
+        from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]  # not re-exported
     except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
         return None
     return _drive(CParser(body))
@@ -119,7 +119,7 @@ def _pure_events(body: str) -> Iterator[Any]:
     from ruamel.yaml.parser import Parser
     from ruamel.yaml.scanner import Scanner
 
-    class MarkingScanner(Scanner):  # type: ignore[misc]
+    class MarkingScanner(Scanner):
         last_end: object = None
 
         def get_token(self) -> object:
@@ -128,7 +128,7 @@ def _pure_events(body: str) -> Iterator[Any]:
                 self.last_end = token.end_mark
             return token
 
-    class LibyamlMarksParser(Parser):  # type: ignore[misc]
+    class LibyamlMarksParser(Parser):
         def process_empty_scalar(self, mark: object, comment: object = None) -> ev.ScalarEvent:
             last = self.scanner.last_end
             return ev.ScalarEvent(None, None, (True, False), "", last or mark, last or mark)
