@@ -46,11 +46,14 @@ class Checker:
         self.needles = scan.needles(self.expected)
         self.boundary = boundary
         self.max_file_size = max_file_size
-        key = scan_cache.key([
-            sorted([str(e.repository), e.name, e.tag, e.source] for e in self.expected.values()),
-            list(self.needles), max_file_size, boundary, REPORTED,
-        ])
-        self.memory = scan_cache.ScanCache(cache_file, key) if cache_file else None
+        self.memory: scan_cache.ScanCache | None = None
+        if cache_file:
+            key = scan_cache.key([
+                sorted([str(e.repository), e.name, e.tag, e.source]
+                       for e in self.expected.values()),
+                list(self.needles), max_file_size, boundary, REPORTED,
+            ])
+            self.memory = scan_cache.ScanCache(cache_file, key)
 
     def analyse(self, path: str, need_edits: bool = False) -> Analysis:
         """The file's findings; from the scan cache when its content is the one scanned.
