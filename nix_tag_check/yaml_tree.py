@@ -20,6 +20,7 @@ from .errors import YamlSyntaxError as YamlSyntaxError
 
 # ruamel.yaml is imported on the first parse, never by a run that parses nothing.
 BOM = "\ufeff"
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 MAX_DEPTH = 256
 
 
@@ -159,8 +160,9 @@ def parse(text: str, max_depth: int = MAX_DEPTH) -> list[Node]:
     """
     from ruamel.yaml.error import YAMLError
 
-    skip = len(BOM) if text.startswith(BOM) else 0
-    body = text[skip:] if skip else text
+    body = text.lstrip(BOM)  # libyaml skips every leading BOM without counting it
+    skip = len(text) - len(body)
+    _refuse_surrogates(body, skip)
     c_error: YAMLError | None = None
     try:
         events = _c_events(body)
@@ -174,6 +176,17 @@ def parse(text: str, max_depth: int = MAX_DEPTH) -> list[Node]:
         raise _error(exc) from None
     except AssertionError:  # the pure parser's own checks (`%YAML 1.3`): libyaml's word
         raise _error(c_error or YAMLError("invalid YAML")) from None
+
+
+def _refuse_surrogates(body: str, skip: int) -> None:
+    """A lone surrogate is no Unicode text (a decoder never makes one; the parsers crash on it)."""
+    found = _SURROGATE_RE.search(body)
+    if found is not None:
+        before = body[: found.start()]
+        line = before.count("\n")
+        column = found.start() - (before.rfind("\n") + 1) + (skip if line == 0 else 0)
+        raise YamlSyntaxError("invalid YAML: a lone surrogate is not a character", line + 1,
+                              column + 1)
 
 
 def _past_properties(body: str, index: int, line: int, column: int) -> tuple[int, int, int]:

@@ -45,3 +45,23 @@ def test_unknown_yaml_version_is_a_located_error() -> None:
     with pytest.raises(yt.YamlSyntaxError) as caught:
         yt.parse("%YAML 1.3\n---\n{a: b:c}\n")
     assert caught.value.line >= 1
+
+
+def test_every_leading_bom_is_skipped_and_offsets_stay_exact() -> None:
+    text = "\ufeff\ufeffimage: x\n"
+    (root,) = yt.parse(text)
+    assert isinstance(root, yt.Mapping)
+    value = root.pairs[0][1]
+    assert isinstance(value, yt.Scalar)
+    assert text[value.start : value.end] == "x"
+
+
+@pytest.mark.parametrize(("text", "line", "column"), [
+    ("\ud800", 1, 1),
+    ("a: 1\nb: x\udfff\n", 2, 5),
+    ("\ufeffa: \ud800", 1, 5),
+])
+def test_a_lone_surrogate_is_a_located_error(text: str, line: int, column: int) -> None:
+    with pytest.raises(yt.YamlSyntaxError) as raised:
+        yt.parse(text)
+    assert (raised.value.line, raised.value.column) == (line, column)
