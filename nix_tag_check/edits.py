@@ -141,7 +141,7 @@ def set_scalar(text: str, node: yt.Scalar, value: str) -> Edit:
     """`key: old` -> `key: value`; an empty (null) value, `tag:`, is filled in."""
     meaning = (SetValue(node.start, value),)
     if node.style == "" and node.value == "" and node.start == node.end:
-        before = " " if node.start > 0 and text[node.start - 1] == ":" else ""
+        before = " " if node.start > 0 and text[node.start - 1] not in " \t\r\n" else ""
         after = " " if node.start < len(text) and text[node.start] == "#" else ""
         return Edit(node.start, node.end, f"{before}{value}{after}", meaning)
     start = scalar_inner(text, node)

@@ -214,6 +214,9 @@ def _scalar(event: Any, body: str, skip: int) -> Scalar:
     anchor = event.anchor
     if anchor is not None or event.tag is not None:
         index, line, column = _past_properties(body, index, line, column)
+        if index > event.end_mark.index:  # `k: &a` with no value: it is empty where `&a` ends
+            index, line, column = (event.end_mark.index, event.end_mark.line,
+                                   event.end_mark.column)
     return Scalar(index + skip, line, column, anchor, event.value, event.end_mark.index + skip,
                   event.style or "")
 

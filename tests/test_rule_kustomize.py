@@ -6,7 +6,7 @@ Sources are the `images:` of a file named kustomization.yaml.
 from __future__ import annotations
 
 import pytest
-from conftest import expected_map, fix_error
+from conftest import HELLO_TAG, expected_map, fix_error
 
 from nix_tag_check.fix import fix_text
 
@@ -77,3 +77,9 @@ def test_is_no_kustomization_without_its_file_name_or_kind() -> None:
 ))
 def test_refuses(source: str, error: str) -> None:
     assert fix_error(source, EXPECTED, PATH).startswith(error)
+
+
+def test_an_anchored_empty_tag_is_filled_after_its_anchor() -> None:
+    text = "images:\n- name: registry.example.com/team/hello\n  newTag: &t\n"
+    fixed = fix_text(text, expected_map(), "kustomization.yaml")
+    assert fixed == text.replace("&t", f"&t {HELLO_TAG}")
