@@ -168,7 +168,7 @@ class Client:
             joiner = "&" if "?" in realm else "?"
             request = urllib.request.Request(f"{realm}{joiner}{urllib.parse.urlencode(form)}")
             if cred is not None:
-                request.add_header("Authorization", _basic(cred))
+                request.add_unredirected_header("Authorization", _basic(cred))
         response = self._fetch(request, realm_host)
         if response.status in (401, 403):
             raise Failure(_refused(host, cred))
@@ -180,12 +180,11 @@ class Client:
                           f"{response.status} without a token") from exc
 
     def _send(self, host: str, method: str, path: str, authorization: str | None) -> _Response:
-        headers = {"Accept": MANIFEST_TYPES}
-        if authorization:
-            headers["Authorization"] = authorization
         scheme = self._scheme(host)
         request = urllib.request.Request(f"{scheme}://{endpoint(host)}{path}", method=method,
-                                         headers=headers)
+                                         headers={"Accept": MANIFEST_TYPES})
+        if authorization:  # unredirected: a redirect to another host never carries it
+            request.add_unredirected_header("Authorization", authorization)
         return self._fetch(request, host)
 
     def _scheme(self, host: str) -> str:

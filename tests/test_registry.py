@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from registry_server import Registry, TokenServer, oci_layout, running
@@ -470,3 +473,55 @@ def test_an_unreadable_credentials_file_is_an_error(
     answer = ask(ImageRef("127.0.0.1:1", "acme/api", TAG))  # never reached: loopback anyway
     assert answer.outcome is Outcome.ERROR
     assert answer.reason.startswith(f"{auth}: {message}")
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers 401 Basic without credentials, else redirects to `target`; records headers."""
+
+    target = ""
+    seen: ClassVar[list[str | None]] = []
+
+    def do_HEAD(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        if self.target and self.headers.get("Authorization") is None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="test"')
+        elif self.target:
+            self.send_response(307)
+            self.send_header("Location", f"{self.target}{self.path}")
+        else:
+            self.send_response(200)
+            self.send_header("Docker-Content-Digest", "sha256:" + "c" * 64)
+        self.end_headers()
+
+    do_GET = do_HEAD  # urllib follows a redirect with GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.HTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    elsewhere = type("Elsewhere", (_Recorder,), {"target": "", "seen": []})
+    other = _serve(elsewhere)
+    registry_handler = type("Registry", (_Recorder,), {
+        "target": f"http://127.0.0.1:{other.server_address[1]}", "seen": []})
+    first = _serve(registry_handler)
+    try:
+        host = f"127.0.0.1:{first.server_address[1]}"
+        _auth_file_env(monkeypatch, tmp_path, host, "s3cret")
+        answer = ask(ImageRef(host, "acme/api", TAG))
+    finally:
+        for server in (first, other):
+            server.shutdown()
+            server.server_close()
+    assert answer == Answer(Outcome.EXISTS, "sha256:" + "c" * 64), answer.reason
+    assert registry_handler.seen[-1] is not None  # the registry got the credentials ...
+    assert elsewhere.seen == [None]  # ... the host it redirected to did not
