@@ -23,7 +23,6 @@ from . import (
     inventory,
     nix_eval,
     patch,
-    processes,
     report,
     scan,
 )
@@ -446,9 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, out)
     except BrokenPipeError:
         return _closed_pipe()
-    except (KeyboardInterrupt, processes.Interrupted) as exc:  # Nix processes are stopped;
-        # a file is whole or untouched
-        signum = exc.signum if isinstance(exc, processes.Interrupted) else signal.SIGINT
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM while Nix ran (processes.Interrupted):
+        # Nix processes are stopped; a file is whole or untouched
+        signum = getattr(exc, "signum", signal.SIGINT)
         with contextlib.suppress(OSError):
             print("interrupted", file=sys.stderr)
         return 128 + signum

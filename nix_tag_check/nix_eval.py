@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -13,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import processes
 from .config import Config, ImageSpec
 from .files import git
 from .reference import ReferenceError, is_nix_hash, parse_repository
@@ -334,6 +332,8 @@ def _suggestion(result: dict[str, object]) -> str:
     missing, available = result.get("missing"), result.get("available")
     if not isinstance(missing, str) or not isinstance(available, list):
         return ""
+    import difflib  # only for this message
+
     names = [n for n in available if isinstance(n, str)]
     close = difflib.get_close_matches(missing, names, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -411,6 +411,8 @@ class Job:
 
 def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]:
     """Evaluate each job in its own Nix process, several at once; results in job order."""
+    from . import processes  # threads and futures only when Nix must run: a cached run starts fast
+
     commands = [_command(job.group, job.target) for job in jobs]
     outputs = processes.run_all(commands, root, timeout)
     results = []

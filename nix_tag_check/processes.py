@@ -20,8 +20,8 @@ Output = tuple[int | None, str, str]  # return code (None: timed out or stopped)
 _GRACE_SECONDS = 2.0
 
 
-class Interrupted(Exception):
-    """A signal asked the tool to stop; every process it started has been stopped."""
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM asked the tool to stop (unwinds as Ctrl-C does); `signum` says which signal."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
