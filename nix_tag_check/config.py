@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import yaml_tree as yt
@@ -246,7 +247,7 @@ def _insecure(path: str, node: yt.Node) -> tuple[str, ...]:
     return hosts
 
 
-def load(path: str) -> Config:
+def load(path: str, parse: Callable[[str], list[yt.Node]] = yt.parse) -> Config:
     """Read and check a config file; every problem is a ConfigError naming its line."""
     try:
         with open(path, "rb") as handle:
@@ -255,7 +256,7 @@ def load(path: str) -> Config:
         raise ConfigError(path, f"cannot read config: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")
-        roots = yt.parse(text)
+        roots = parse(text)  # yaml_tree.parse, or a remembered tree of the same text
     except UnicodeDecodeError:
         raise ConfigError(f"{path}:1", "config is not UTF-8 text") from None
     except yt.YamlSyntaxError as exc:

@@ -25,6 +25,7 @@ from . import (
     patch,
     report,
     scan,
+    tree_memo,
 )
 from . import config as cfg
 from . import encoding as enc
@@ -140,14 +141,16 @@ def _find_config(explicit: str | None, top: str | None) -> str | None:
     return None
 
 
-def load_config(args: argparse.Namespace, top: str | None) -> cfg.Config:
+def load_config(
+    args: argparse.Namespace, top: str | None, parse: tree_memo.Parse = yt.parse
+) -> cfg.Config:
     """The config file, --image options, or discovery; `top` is the Git work tree, if any."""
     base = os.getcwd()
     if args.system:
         cfg.check_system("--system", args.system)
     if args.image:
         path = _find_config(args.config, top) if args.config else None
-        loaded = cfg.load(path) if path else None
+        loaded = cfg.load(path, parse) if path else None
         system = args.system or (loaded.system if loaded else None)
         config = cfg.from_options(args.image, base, system)
         if loaded:  # --image replaces the images; the file still says which files, for what
@@ -156,7 +159,8 @@ def load_config(args: argparse.Namespace, top: str | None) -> cfg.Config:
             )
     else:
         path = _find_config(args.config, top)
-        config = cfg.discovery(top or base, args.system) if path is None else cfg.load(path)
+        config = (cfg.discovery(top or base, args.system) if path is None
+                  else cfg.load(path, parse))
     if args.system:
         config = cfg.with_system(config, args.system)
     if args.max_file_size is not None:
@@ -277,7 +281,9 @@ def _prepare(
 ) -> tuple[cfg.Config, files.Selection | None, list[nix_eval.Evaluated], check.Checker, str]:
     """Config, the files to check and the expected tags (raises ConfigError, EvalError)."""
     tree = files.git_tree(os.getcwd())
-    config = load_config(args, tree.root if tree else None)
+    memo = None if args.no_cache or tree is None else os.path.join(
+        tree.git_dir, "nix-tag-check", "config")
+    config = load_config(args, tree.root if tree else None, tree_memo.parser(memo))
     if tree is None or not tree.contains(os.path.realpath(config.root)):
         tree = files.git_tree(config.root)  # --config in another repository
     boundary = tree.root if tree else os.path.realpath(config.root)

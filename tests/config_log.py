@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 from nix_tag_check import config as cfg
 
@@ -21,9 +22,9 @@ def install() -> None:
     if getattr(real, "records_configs", False):
         return
 
-    def load(path: str) -> cfg.Config:
+    def load(path: str, *args: Any) -> cfg.Config:  # args: the parser (see tree_memo.py)
         try:
-            config = real(path)
+            config = real(path, *args)
         except cfg.ConfigError as exc:
             with contextlib.suppress(OSError):
                 LOADED.append((path, Path(path).read_bytes(), str(exc)))
