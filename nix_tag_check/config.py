@@ -23,10 +23,15 @@ _SYSTEM_RE = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
 
 
 class ConfigError(ValueError):
-    """A configuration problem, located in a file (path:line: message)."""
+    """A configuration problem, located in a file (path:line: message) or an option (--image)."""
 
     def __init__(self, where: str, message: str) -> None:
         super().__init__(f"{where}: {message}")
+        self.message = message
+        file, _, line = where.rpartition(":")
+        located = bool(file) and line.isdigit()
+        self.path = file if located else None if where.startswith("--") else where
+        self.line = int(line) if located else 0  # reporters place it: a GitHub annotation
 
 
 @dataclass(frozen=True)

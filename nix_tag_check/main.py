@@ -300,7 +300,14 @@ def _prepare(
 def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     try:
         config, selection, evaluated, checker, boundary = _prepare(args, out)
-    except (cfg.ConfigError, nix_eval.EvalError) as exc:
+    except cfg.ConfigError as exc:
+        if exc.path is None:
+            out.error(str(exc))
+        else:
+            out.error(exc.message, _display(os.path.abspath(exc.path), out.format), exc.line)
+        out.finish(0)
+        return 2
+    except nix_eval.EvalError as exc:
         out.error(str(exc))
         out.finish(0)
         return 2

@@ -119,6 +119,7 @@ class Reporter:
             props = ""
             if path:
                 props = f" file={_escape_github(path, True)}" + (f",line={line}" if line else "")
+                props += f",col={column}" if line and column else ""
             print(f"::error{props}::{_escape_github(text)}", file=self.out)
         if self.format != "json":
             print(self._paint("error: ", "31") + text, file=self.err)
