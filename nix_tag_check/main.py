@@ -170,14 +170,24 @@ def load_config(
     return config
 
 
+def _cache_folder(tree: files.GitTree | None, name: str) -> str | None:
+    """`.git/nix-tag-check/NAME`, unless it (or the folder) is a link: never write through one."""
+    if tree is None:
+        return None
+    parent = os.path.join(tree.git_dir, "nix-tag-check")
+    folder = os.path.join(parent, name)
+    return None if os.path.islink(parent) or os.path.islink(folder) else folder
+
+
 def _scan_cache_file(config: cfg.Config, tree: files.GitTree | None) -> str | None:
     """Beside the evaluation cache, one file per config (see scan_cache.py)."""
-    if tree is None:
+    folder = _cache_folder(tree, "scan")
+    if folder is None:
         return None
     import hashlib
 
     name = hashlib.sha256(f"{config.path}\0{config.root}".encode()).hexdigest()[:16]
-    return os.path.join(tree.git_dir, "nix-tag-check", "scan", f"{name}.json")
+    return os.path.join(folder, f"{name}.json")
 
 
 def expected_tags(
@@ -281,8 +291,7 @@ def _prepare(
 ) -> tuple[cfg.Config, files.Selection | None, list[nix_eval.Evaluated], check.Checker, str]:
     """Config, the files to check and the expected tags (raises ConfigError, EvalError)."""
     tree = files.git_tree(os.getcwd())
-    memo = None if args.no_cache or tree is None else os.path.join(
-        tree.git_dir, "nix-tag-check", "config")
+    memo = None if args.no_cache else _cache_folder(tree, "config")
     config = load_config(args, tree.root if tree else None, tree_memo.parser(memo))
     if tree is None or not tree.contains(os.path.realpath(config.root)):
         tree = files.git_tree(config.root)  # --config in another repository

@@ -243,3 +243,16 @@ def test_changed_scanning_code_reads_every_manifest_again(
                         lambda path: [*real(path), ["rules/new_rule.py", 1, 1]])
     run(folder, "a.yaml")
     assert parses.take() == ["a.yaml", "a.yaml"]
+
+
+@pytest.mark.parametrize("link", [".git/nix-tag-check", ".git/nix-tag-check/scan"])
+def test_no_scan_cache_through_a_link(repo: Path, tmp_path: Path, parses: Parses,
+                                      link: str) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (repo / link).parent.mkdir(parents=True, exist_ok=True)
+    (repo / link).symlink_to(elsewhere)
+    assert main([]) == 1
+    assert main([]) == 1
+    assert list(elsewhere.iterdir()) == []
+    assert {"hello.yaml"} <= set(parses.take())
