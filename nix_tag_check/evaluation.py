@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from . import cache, inputs, nix_eval, nix_settings
+from . import cache, inputs, nix_env, nix_eval, nix_settings
 from .config import Config
 from .files import GitTree, git, git_tree
 from .nix_eval import EvalError, Evaluated, Group
@@ -32,6 +32,7 @@ class Plan:
     rel: str  # the file (or flake folder) relative to the view's root
     key: str | None = None
     why: str = ""
+    env: dict[str, str] | None = None  # Nix's environment (nix_env), the same cached or not
 
 
 def _view(config: Config, tree: GitTree | None, group: Group) -> tuple[View | None, str]:
@@ -55,11 +56,12 @@ def _check_tracked(plan: Plan, config: Config) -> None:
                         "have it: git add it (or set `sources: worktree` in the config)")
 
 
-def _reach(plan: Plan, tree: GitTree, hashes: inputs.Hashes) -> inputs.Reach:
+def _reach(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach:
     assert plan.view is not None
     if not plan.group.is_flake:
         return inputs.reach(plan.view, plan.rel, hashes)
-    found = inputs.Reach(env=None)  # `nix eval --impure`: any variable can be read
+    # `nix eval --impure` lets the flake read any variable Nix is given: key them all.
+    found = inputs.Reach(foreign_code=True)
     found.trees.add("")  # git+file: copies the whole tracked tree
     found.files.update(plan.view.below(""))
     _flake_lock(plan, found)
@@ -87,10 +89,22 @@ def _flake_lock(plan: Plan, found: inputs.Reach) -> None:
     found.foreign_code |= bool(nodes)
 
 
-def _key(plan: Plan, tree: GitTree, hashes: inputs.Hashes, settings: str) -> str:
-    found = _reach(plan, tree, hashes)
-    assert plan.view is not None
-    digest = inputs.digest(plan.view, found, hashes, dict(os.environ))
+def _environment(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach | None:
+    """Set the plan's environment from the variables its code names; its reach, if known."""
+    found = None
+    if plan.view is not None:
+        try:
+            found = _reach(plan, hashes)
+        except (inputs.Unknowable, OSError) as exc:
+            plan.why = f"not cached: {exc}"
+    plan.env = nix_env.for_nix(found.env if found is not None else None)
+    return found
+
+
+def _key(plan: Plan, tree: GitTree, found: inputs.Reach, hashes: inputs.Hashes,
+         settings: str) -> str:
+    assert plan.view is not None and plan.env is not None
+    digest = inputs.digest(plan.view, found, hashes, plan.env)
     group = plan.group
     request = [group.key.kind, plan.rel, group.system, list(group.key.args), group.discover,
                [vars(i) | {"repository": None} for i in group.images]]
@@ -108,13 +122,14 @@ def _plans(config: Config, tree: GitTree | None, use_cache: bool,
         view, rel = _view(config, tree, group)
         plan = Plan(group, view, rel)
         _check_tracked(plan, config)
+        found = _environment(plan, hashes)
         if not use_cache:
             plan.why = "--no-cache"
         elif settings is None or not cacheable or view is None or tree is None:
             plan.why = "no cache here (outside Git, submodules, or a search path not local)"
-        else:
+        elif found is not None:
             try:
-                plan.key = _key(plan, tree, hashes, settings)
+                plan.key = _key(plan, tree, found, hashes, settings)
             except (inputs.Unknowable, OSError) as exc:
                 plan.why = f"not cached: {exc}"
         plans.append(plan)
@@ -139,8 +154,8 @@ def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None) -> Iterator[str
 def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
     if copy is None or tree is None or plan.group.is_flake or plan.view is None \
             or plan.view.tracked is None:
-        return nix_eval.Job(plan.group, plan.group.target)
-    return nix_eval.Job(plan.group, os.path.join(copy, plan.rel), (copy, tree.root))
+        return nix_eval.Job(plan.group, plan.group.target, env=plan.env)
+    return nix_eval.Job(plan.group, os.path.join(copy, plan.rel), (copy, tree.root), plan.env)
 
 
 def _describe(plan: Plan, copy: str | None) -> str:

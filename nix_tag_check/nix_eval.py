@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -407,6 +407,7 @@ class Job:
     group: Group
     target: str  # where Nix evaluates the file: a private copy, or the file itself
     moved: tuple[str, str] | None = None  # (copy root, repository root), for messages
+    env: Mapping[str, str] | None = None  # Nix's environment (None: this process's)
 
 
 def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]:
@@ -414,7 +415,7 @@ def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]
     from . import processes  # threads and futures only when Nix must run: a cached run starts fast
 
     commands = [_command(job.group, job.target) for job in jobs]
-    outputs = processes.run_all(commands, root, timeout)
+    outputs = processes.run_all(commands, root, timeout, [job.env for job in jobs])
     results = []
     for job, (code, stdout, stderr) in zip(jobs, outputs, strict=True):
         if code is None:

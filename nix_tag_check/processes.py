@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 
 Output = tuple[int | None, str, str]  # return code (None: timed out or stopped), stdout, stderr
@@ -36,13 +36,13 @@ class _Runner:
         self.started: list[subprocess.Popen[str]] = []
         self.stopped = False
 
-    def one(self, command: Sequence[str]) -> Output:
+    def one(self, command: Sequence[str], env: Mapping[str, str] | None) -> Output:
         with self.lock:
             if self.stopped:
                 return None, "", ""
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True,
+                stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True, env=env,
             )
             self.started.append(process)
         try:
@@ -94,8 +94,12 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_all(commands: Sequence[Sequence[str]], cwd: str, timeout: float) -> list[Output]:
-    """Each command's output, in order; stops them all on timeout, error or signal."""
+def run_all(commands: Sequence[Sequence[str]], cwd: str, timeout: float,
+            envs: Sequence[Mapping[str, str] | None] | None = None) -> list[Output]:
+    """Each command's output, in order; stops them all on timeout, error or signal.
+
+    `envs`, parallel to `commands`, gives each its environment (None: this process's).
+    """
     if not commands:
         return []
     runner = _Runner(cwd, timeout)
@@ -103,7 +107,9 @@ def run_all(commands: Sequence[Sequence[str]], cwd: str, timeout: float) -> list
     with _sigterm_raises():
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
         try:
-            futures = [pool.submit(runner.one, command) for command in commands]
+            each = envs if envs is not None else [None] * len(commands)
+            futures = [pool.submit(runner.one, command, env)
+                       for command, env in zip(commands, each, strict=True)]
             pending = set(futures)
             while pending:
                 _, pending = concurrent.futures.wait(pending, timeout=0.2)

@@ -275,6 +275,70 @@ def test_a_variable_no_reachable_file_reads_keeps_the_cache(
     assert starts(nix_log) == []
 
 
+def _search_path_dep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """`<dep>`: code outside the repository, as nixpkgs is, whose value is `body`."""
+    (tmp_path / "dep").mkdir()
+    (tmp_path / "dep/default.nix").write_text(body)
+    monkeypatch.setenv("NIX_PATH", f"dep={tmp_path / 'dep'}")
+
+
+# What Git sets for a hook, different on every commit (GIT_AUTHOR_DATE is the commit's time).
+HOOK_VARIABLES = [("GIT_AUTHOR_DATE", "@1795623422 +0000"), ("GIT_EDITOR", ":"),
+                  ("PRE_COMMIT", "1"), ("UNRELATED", "x")]
+
+
+@pytest.mark.parametrize(("name", "value"), HOOK_VARIABLES)
+def test_search_path_code_keeps_the_cache_when_a_hooks_variable_changes(
+    repo: Path, tmp_path: Path, nix_log: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], name: str, value: str,
+) -> None:
+    _search_path_dep(tmp_path, monkeypatch, '"dep"')
+    _image(repo, "v = import <dep>;")
+    _tags(capsys)
+    monkeypatch.setenv(name, value)
+    nix_log.unlink()
+    _tags(capsys)
+    assert starts(nix_log) == []
+
+
+@pytest.mark.parametrize(("name", "value"), HOOK_VARIABLES)
+def test_a_flake_keeps_the_cache_when_a_hooks_variable_changes(
+    repo: Path, nix_log: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], name: str, value: str,
+) -> None:
+    _flake(repo, "src = ./src;")
+    _tags(capsys)
+    monkeypatch.setenv(name, value)
+    nix_log.unlink()
+    _tags(capsys)
+    assert starts(nix_log) == []
+
+
+def test_a_nixpkgs_variable_read_by_search_path_code_is_keyed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _search_path_dep(tmp_path, monkeypatch, 'builtins.getEnv "NIXPKGS_ALLOW_UNFREE"')
+    _image(repo, "v = import <dep>;")
+    first = _tags(capsys)
+    monkeypatch.setenv("NIXPKGS_ALLOW_UNFREE", "1")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_a_variable_no_nix_code_names_is_not_given_to_nix(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As in the pipeline's clean `nix build`: a stray variable of a shell changes no tag."""
+    _search_path_dep(tmp_path, monkeypatch, 'builtins.getEnv "STRAY"')
+    _image(repo, "v = import <dep>;")
+    first = _tags(capsys, "--no-cache")
+    monkeypatch.setenv("STRAY", "from a developer's shell")
+    _assert_fresh(capsys)
+    assert _tags(capsys) == first
+
+
 def _monorepo(repo: Path, names: list[str]) -> None:
     """One image per Nix file, each with its own source folder; one config for all."""
     config = ["images:"]
