@@ -15,10 +15,9 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Sequence
 
-from . import __version__, nix_source
+from . import __version__, atomic, nix_source
 from .inputs import Hashes
 from .nix_eval import Evaluated, eval_nix_file
 
@@ -96,15 +95,7 @@ class Store:
             return
         with contextlib.suppress(OSError):
             os.makedirs(self.folder, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle)
-                os.replace(temporary, self._path(name))
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            atomic.write_then_rename(self._path(name), json.dumps(data).encode(), suffix=".tmp")
 
 
 def tool_key() -> str:

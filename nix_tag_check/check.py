@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from . import errors, files, fix, prefilter, scan, scan_cache
 from . import yaml_tree as yt
+from .errors import FileProblem, LocatedError, YamlSyntaxError
 from .nix_eval import Evaluated
 from .reference import Repository
 
@@ -27,7 +28,7 @@ class Analysis:
     manifest: files.Manifest | None  # None: names no image, never parsed
     findings: list[scan.Finding] = field(default_factory=list)
     roots: list[yt.Node] = field(default_factory=list)
-    error: yt.LocatedError | None = None
+    error: LocatedError | None = None
 
     @property
     def stale(self) -> list[scan.Finding]:
@@ -66,7 +67,7 @@ class Checker:
         try:
             real = files.resolve_target(path, self.boundary)
             st = os.stat(real)
-        except (files.FileProblem, OSError):
+        except (FileProblem, OSError):
             return self._analyse(path)  # which says what is wrong
         if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_file_size:
             return self._analyse(path)
@@ -106,7 +107,7 @@ class Checker:
     def _analyse(self, path: str) -> Analysis:
         try:
             manifest = files.read(path, self.boundary, self.needles, self.max_file_size)
-        except files.FileProblem as exc:
+        except FileProblem as exc:
             return Analysis(None, error=exc)
         if manifest is None:
             return Analysis(None)
@@ -114,9 +115,9 @@ class Checker:
             roots = yt.parse(manifest.text)
             findings = scan.scan_tree(manifest.text, roots, manifest.path, self.expected)
             return Analysis(manifest, findings, roots)
-        except yt.LocatedError as exc:
-            if isinstance(exc, yt.YamlSyntaxError) and "{{" in manifest.text:
-                exc = yt.YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
+        except LocatedError as exc:
+            if isinstance(exc, YamlSyntaxError) and "{{" in manifest.text:
+                exc = YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
             return Analysis(manifest, error=exc)
 
     def holds_reference(self, path: str) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import yaml_tree as yt
+from .errors import ConfigError
 from .reference import REGISTRY_HOST_RE, ReferenceError, Repository, parse_repository
 
 CONFIG_NAME = ".nix-tag-check.yaml"
@@ -20,18 +21,6 @@ _TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size", "insecure-
 SOURCES = ("tracked", "worktree")
 _IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args", "required"}
 _SYSTEM_RE = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
-
-
-class ConfigError(ValueError):
-    """A configuration problem, located in a file (path:line: message) or an option (--image)."""
-
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
-        self.message = message
-        file, _, line = where.rpartition(":")
-        located = bool(file) and line.isdigit()
-        self.path = file if located else None if where.startswith("--") else where
-        self.line = int(line) if located else 0  # reporters place it: a GitHub annotation
 
 
 @dataclass(frozen=True)
@@ -107,14 +96,19 @@ def split_flake_ref(ref: str, base: str) -> tuple[str, tuple[str, ...]]:
     return flake, parse_attr_path(fragment or "default")
 
 
-def _where(path: str, node: yt.Node) -> str:
-    return f"{path}:{node.line + 1}"
+def _error(path: str, node: yt.Node, message: str) -> ConfigError:
+    """A problem at a node's line of the config file (`path:line: message`)."""
+    return ConfigError(message, node.line + 1, path=path)
+
+
+def _option_error(option: str, message: str) -> ConfigError:
+    return ConfigError(f"{option}: {message}")
 
 
 def _string(path: str, node: yt.Node, what: str) -> str:
     node = yt.resolve(node)
     if not isinstance(node, yt.Scalar) or node.style in ("|", ">") or node.value == "":
-        raise ConfigError(_where(path, node), f"{what} must be a non-empty string")
+        raise _error(path, node, f"{what} must be a non-empty string")
     return node.value
 
 
@@ -130,77 +124,86 @@ def _strings(path: str, node: yt.Node, what: str) -> tuple[str, ...]:
     if isinstance(node, yt.Scalar):
         return (_string(path, node, what),)
     if not isinstance(node, yt.Sequence):
-        raise ConfigError(_where(path, node), f"{what} must be a list of glob patterns")
+        raise _error(path, node, f"{what} must be a list of glob patterns")
     return tuple(_string(path, item, what) for item in node.items)
 
 
 def _mapping(path: str, node: yt.Node, keys: set[str], what: str) -> dict[str, yt.Node]:
     node = yt.resolve(node)
     if not isinstance(node, yt.Mapping):
-        raise ConfigError(_where(path, node), f"{what} must be a mapping")
+        raise _error(path, node, f"{what} must be a mapping")
     result: dict[str, yt.Node] = {}
     for key, value in node.pairs:
         key = yt.resolve(key)
         name = key.value if isinstance(key, yt.Scalar) else None
         if name not in keys:
             known = ", ".join(sorted(keys))
-            raise ConfigError(_where(path, key), f"unknown key {name!r} in {what} (known: {known})")
+            raise _error(path, key, f"unknown key {name!r} in {what} (known: {known})")
         if name in result:
-            raise ConfigError(_where(path, key), f"duplicate key {name!r} in {what}")
+            raise _error(path, key, f"duplicate key {name!r} in {what}")
         result[name] = value
     return result
 
 
-def check_system(where: str, value: str) -> str:
-    """A Nix system double such as `x86_64-linux`; anything else is a ConfigError."""
+def system_problem(value: str) -> str | None:
+    """Why `value` is not a Nix system double such as `x86_64-linux` (None: it is one)."""
     if not _SYSTEM_RE.fullmatch(value):
-        raise ConfigError(where, f"system {value!r} is not like 'x86_64-linux'")
+        return f"system {value!r} is not like 'x86_64-linux'"
+    return None
+
+
+def check_system_option(value: str) -> str:
+    """`--system VALUE`, or a ConfigError naming the option."""
+    problem = system_problem(value)
+    if problem:
+        raise _option_error("--system", problem)
     return value
 
 
 def _system(path: str, node: yt.Node) -> str:
-    return check_system(_where(path, node), _string(path, node, "system"))
+    value = _string(path, node, "system")
+    problem = system_problem(value)
+    if problem:
+        raise _error(path, node, problem)
+    return value
 
 
 def _required(path: str, node: yt.Node) -> bool:
     node = yt.resolve(node)
     value = node.value if isinstance(node, yt.Scalar) and not node.style else ""
     if value not in ("true", "True", "TRUE", "false", "False", "FALSE"):
-        raise ConfigError(_where(path, node), "required must be true or false")
+        raise _error(path, node, "required must be true or false")
     return value.lower() == "true"
 
 
 def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
     keys = _mapping(path, node, _IMAGE_KEYS, "an image")
-    where = _where(path, node)
     if "name" not in keys:
-        raise ConfigError(where, "an image needs 'name' (the repository as written in manifests)")
+        raise _error(path, node, "an image needs 'name' (the repository as written in manifests)")
     name = _string(path, keys["name"], "name")
     try:
         repository = parse_repository(name)
     except ReferenceError as exc:
-        raise ConfigError(
-            _where(path, keys["name"]), f"{exc} (give the repository, no tag)"
-        ) from None
+        raise _error(path, keys["name"], f"{exc} (give the repository, no tag)") from None
     tag = _string(path, keys["tag"], "tag") if "tag" in keys else "auto"
     if tag not in TAG_SOURCES:
-        raise ConfigError(_where(path, keys["tag"]), f"tag must be one of {', '.join(TAG_SOURCES)}")
+        raise _error(path, keys["tag"], f"tag must be one of {', '.join(TAG_SOURCES)}")
     if "system" in keys:
         system = _system(path, keys["system"])
     required = _required(path, keys["required"]) if "required" in keys else True
     line = node.line + 1
     if ("nix" in keys) == ("flake" in keys):
-        raise ConfigError(where, f"image {name}: give exactly one of 'nix' and 'flake'")
+        raise _error(path, node, f"image {name}: give exactly one of 'nix' and 'flake'")
     if "flake" in keys:
         for key in ("attr", "args"):
             if key in keys:
-                raise ConfigError(_where(path, keys[key]), f"'{key}' goes with 'nix', not 'flake'")
+                raise _error(path, keys[key], f"'{key}' goes with 'nix', not 'flake'")
         ref = _string(path, keys["flake"], "flake")
         try:
             flake, attr = split_flake_ref(ref, root)
         except ValueError as exc:
-            raise ConfigError(_where(path, keys["flake"]), str(exc)) from None
-        _check_flake_dir(flake, _where(path, keys["flake"]))
+            raise _error(path, keys["flake"], str(exc)) from None
+        _check_flake_dir(flake, path, keys["flake"])
         return ImageSpec(name, repository, tag, system, attr, ref, flake=flake,
                          required=required, line=line)
     nix = _string(path, keys["nix"], "nix")
@@ -208,17 +211,17 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
     if os.path.isdir(nix_path):
         nix_path = os.path.join(nix_path, "default.nix")
     if not os.path.isfile(nix_path):
-        raise ConfigError(_where(path, keys["nix"]), f"Nix file {nix!r} does not exist")
+        raise _error(path, keys["nix"], f"Nix file {nix!r} does not exist")
     attr_text = _string(path, keys["attr"], "attr") if "attr" in keys else ""
     try:
         attr = parse_attr_path(attr_text)
     except ValueError as exc:
-        raise ConfigError(_where(path, keys["attr"]), str(exc)) from None
+        raise _error(path, keys["attr"], str(exc)) from None
     args: tuple[tuple[str, str], ...] = ()
     if "args" in keys:
         arg_nodes = yt.resolve(keys["args"])
         if not isinstance(arg_nodes, yt.Mapping):
-            raise ConfigError(_where(path, arg_nodes), "args must be a mapping of strings")
+            raise _error(path, arg_nodes, "args must be a mapping of strings")
         args = tuple(
             (_string(path, k, "an argument name"), _arg_value(path, v)) for k, v in arg_nodes.pairs
         )
@@ -230,24 +233,24 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
 def _arg_value(path: str, node: yt.Node) -> str:
     node = yt.resolve(node)
     if not isinstance(node, yt.Scalar):
-        raise ConfigError(_where(path, node), "an argument value must be a string")
+        raise _error(path, node, "an argument value must be a string")
     return node.value
 
 
-def _check_flake_dir(flake: str, where: str) -> None:
+def _check_flake_dir(flake: str, path: str, node: yt.Node) -> None:
     local = flake[5:] if flake.startswith("path:") else flake
     if local.startswith("/") and not os.path.isfile(os.path.join(local, "flake.nix")):
-        raise ConfigError(where, f"no flake.nix in {local}")
+        raise _error(path, node, f"no flake.nix in {local}")
 
 
 def _insecure(path: str, node: yt.Node) -> tuple[str, ...]:
     """Registry hosts (`host` or `host:port`) that --registry may reach without verified TLS."""
     if not isinstance(yt.resolve(node), yt.Sequence | yt.Scalar):
-        raise ConfigError(_where(path, node), "insecure-registries must be a list of hosts")
+        raise _error(path, node, "insecure-registries must be a list of hosts")
     hosts = _strings(path, node, "insecure-registries")
     for host in hosts:
         if not REGISTRY_HOST_RE.fullmatch(host):
-            raise ConfigError(_where(path, node), f"insecure-registries: {host!r} is not a "
+            raise _error(path, node, f"insecure-registries: {host!r} is not a "
                               "registry host (host or host:port, no scheme or path)")
     return hosts
 
@@ -258,45 +261,44 @@ def load(path: str, parse: Callable[[str], list[yt.Node]] = yt.parse) -> Config:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
-        raise ConfigError(path, f"cannot read config: {exc.strerror}") from None
+        raise ConfigError(f"cannot read config: {exc.strerror}", path=path) from None
     try:
         text = raw.decode("utf-8")
         roots = parse(text)  # yaml_tree.parse, or a remembered tree of the same text
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}:1", "config is not UTF-8 text") from None
+        raise ConfigError("config is not UTF-8 text", 1, path=path) from None
     except yt.YamlSyntaxError as exc:
-        raise ConfigError(f"{path}:{exc.line}", exc.message) from None
+        raise ConfigError(exc.message, exc.line, path=path) from None
     root_dir = os.path.dirname(os.path.abspath(path))
     if not roots or (isinstance(roots[0], yt.Scalar) and roots[0].value == ""):
-        raise ConfigError(f"{path}:1", "config is empty: list your images under 'images:'")
+        raise ConfigError("config is empty: list your images under 'images:'", 1, path=path)
     if len(roots) > 1:
-        raise ConfigError(_where(path, roots[1]), "config must be a single YAML document")
+        raise _error(path, roots[1], "config must be a single YAML document")
     keys = _mapping(path, roots[0], _TOP_KEYS, "the config")
     system = _system(path, keys["system"]) if "system" in keys else DEFAULT_SYSTEM
     if "images" not in keys:
-        raise ConfigError(f"{path}:1", "no 'images:' in config")
+        raise ConfigError("no 'images:' in config", 1, path=path)
     image_nodes = yt.resolve(keys["images"])
     if not isinstance(image_nodes, yt.Sequence) or not image_nodes.items:
-        raise ConfigError(_where(path, image_nodes), "'images' must be a non-empty list")
+        raise _error(path, image_nodes, "'images' must be a non-empty list")
     images: list[ImageSpec] = []
     for node in image_nodes.items:
         image = _image(path, root_dir, node, system)
         if any(other.repository == image.repository for other in images):
-            raise ConfigError(_where(path, node), f"duplicate image name {image.name}")
+            raise _error(path, node, f"duplicate image name {image.name}")
         images.append(image)
     max_size = DEFAULT_MAX_FILE_SIZE
     if "max-file-size" in keys:
         value = _string(path, keys["max-file-size"], "max-file-size")
         if not value.isdigit() or int(value) <= 0:
-            raise ConfigError(_where(path, keys["max-file-size"]), "max-file-size is bytes (> 0)")
+            raise _error(path, keys["max-file-size"], "max-file-size is bytes (> 0)")
         max_size = int(value)
     globs = _strings(path, keys["files"], "files") if "files" in keys else ()
     insecure = _insecure(path, keys["insecure-registries"]) if "insecure-registries" in keys \
         else ()
     sources = _string(path, keys["sources"], "sources") if "sources" in keys else "tracked"
     if sources not in SOURCES:
-        raise ConfigError(_where(path, keys["sources"]),
-                          f"sources must be one of {', '.join(SOURCES)}")
+        raise _error(path, keys["sources"], f"sources must be one of {', '.join(SOURCES)}")
     return Config(
         root=root_dir,
         path=os.path.abspath(path),
@@ -316,11 +318,11 @@ def image_option(value: str, base: str, system: str) -> ImageSpec:
     """`NAME=NIXFILE[#ATTR]` or `NAME=FLAKEREF` from the command line."""
     name, sep, target = value.partition("=")
     if not sep or not name or not target:
-        raise ConfigError("--image", f"{value!r}: expected NAME=NIXFILE[#ATTR] or NAME=FLAKEREF")
+        raise _option_error("--image", f"{value!r}: expected NAME=NIXFILE[#ATTR] or NAME=FLAKEREF")
     try:
         repository = parse_repository(name)
     except ReferenceError as exc:
-        raise ConfigError("--image", str(exc)) from None
+        raise _option_error("--image", str(exc)) from None
     location, _, fragment = target.partition("#")
     candidate = os.path.normpath(os.path.join(base, location or "."))
     is_flake = os.path.isfile(os.path.join(candidate, "flake.nix")) or (
@@ -332,11 +334,11 @@ def image_option(value: str, base: str, system: str) -> ImageSpec:
             return ImageSpec(name, repository, "auto", system, attr, target, flake=flake)
         attr = parse_attr_path(fragment)
     except ValueError as exc:
-        raise ConfigError("--image", str(exc)) from None
+        raise _option_error("--image", str(exc)) from None
     if os.path.isdir(candidate):
         candidate = os.path.join(candidate, "default.nix")
     if not os.path.isfile(candidate):
-        raise ConfigError("--image", f"{location!r} is neither a Nix file nor a flake")
+        raise _option_error("--image", f"{location!r} is neither a Nix file nor a flake")
     return ImageSpec(name, repository, "auto", system, attr, target, nix=candidate)
 
 
@@ -346,7 +348,7 @@ def from_options(images: list[str], base: str, system: str | None) -> Config:
     for value in images:
         spec = image_option(value, base, system or DEFAULT_SYSTEM)
         if any(other.repository == spec.repository for other in specs):
-            raise ConfigError("--image", f"duplicate image name {spec.name}")
+            raise _option_error("--image", f"duplicate image name {spec.name}")
         specs.append(spec)
     text = "\0".join(images).encode("utf-8", "surrogateescape")
     return Config(base, None, tuple(specs), system=system or DEFAULT_SYSTEM, text=text)

@@ -1,16 +1,42 @@
-"""Every error the tool reports, in one place: what went wrong, and where when we know."""
+"""Every error the tool reports, in one place: what went wrong, and where when we know.
+
+Each is one line for the user, `path:line:column: message`, with the parts that are known;
+the reporters place it (a GitHub annotation on that line, a JSON record with those keys).
+"""
 
 from __future__ import annotations
 
 
 class LocatedError(ValueError):
-    """A problem at a place in a file: 1-based line and column, 0 when unknown."""
+    """A problem, at a place in a file when known: 1-based line and column, 0 when unknown."""
 
-    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+    def __init__(
+        self, message: str, line: int = 0, column: int = 0, *, path: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.path = path
+
+    def __str__(self) -> str:
+        return located(self.message, self.path, self.line, self.column)
+
+
+def located(message: str, path: str | None, line: int = 0, column: int = 0) -> str:
+    """`path:line:column: message`, with the parts that are known (a line needs a path)."""
+    where = path or ""
+    if path and line:
+        where += f":{line}" + (f":{column}" if column else "")
+    return f"{where}: {message}" if where else message
+
+
+class ConfigError(LocatedError):
+    """The config file or a command-line option is wrong; nothing is evaluated or written."""
+
+
+class EvalError(LocatedError):
+    """Nix could not give a tag; the message is one line and says what to do."""
 
 
 class YamlSyntaxError(LocatedError):
@@ -19,3 +45,15 @@ class YamlSyntaxError(LocatedError):
 
 class ScanError(LocatedError):
     """A reference that exists but cannot be read or rewritten safely."""
+
+
+class FileProblem(LocatedError):
+    """A manifest we must not scan or write."""
+
+
+class PatchError(LocatedError):
+    """The patched text is not what the edits promised; nothing is written."""
+
+
+class ChangedOnDisk(LocatedError):
+    """The file changed between our read and our write; it is left as it is."""

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from . import cache, inputs, nix_env, nix_eval, nix_settings
 from .config import Config
+from .errors import EvalError
 from .files import GitTree, git, git_tree
-from .nix_eval import EvalError, Evaluated, Group
+from .nix_eval import Evaluated, Group
 from .sources import View, relative, tracked_copy
 
 Info = Callable[[str], None]

@@ -11,13 +11,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import encoding, prefilter
-from .yaml_tree import LocatedError
+from .errors import FileProblem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class FileProblem(LocatedError):
-    """A manifest we must not scan or write."""
+def is_inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or below it (both absolute and normalised, no `..`)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def relative(path: str, folder: str) -> str:
+    """`path` relative to `folder`, with a cheap cut when it lies below (no filesystem call)."""
+    prefix = folder.rstrip(os.sep) + os.sep
+    return path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, folder)
 
 
 def git(args: Sequence[str], cwd: str) -> str | None:
@@ -52,7 +59,7 @@ class GitTree:
         ]
 
     def contains(self, path: str) -> bool:
-        return path == self.root or path.startswith(self.root.rstrip(os.sep) + os.sep)
+        return is_inside(path, self.root)
 
 
 def git_tree(start: str) -> GitTree | None:
@@ -153,11 +160,9 @@ def select(
         chosen = [os.path.join(root, p) for p in listed if matches(p, patterns)
                   and os.path.lexists(os.path.join(root, p))]  # tracked, deleted: gone
     result = []
-    prefix = root.rstrip(os.sep) + os.sep
     unmatched = dict.fromkeys(range(len(files))) if files and not arguments else {}
     for path in chosen:
-        rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, root)
-        rel = rel.replace(os.sep, "/")
+        rel = relative(path, root).replace(os.sep, "/")
         if exclude and not rel.startswith("../") and matches(rel, exclude):
             continue
         if skip is not None and os.path.abspath(path) == skip:
@@ -186,7 +191,7 @@ def resolve_target(path: str, boundary: str) -> str:
     real = os.path.join(_real_folder(folder), name)
     if os.path.islink(real):
         real = os.path.realpath(real)
-    inside = real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
+    inside = is_inside(real, boundary)
     if not inside and real != path:
         raise FileProblem(f"symlink points outside the repository (to {real}); not followed")
     if not inside:

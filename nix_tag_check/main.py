@@ -30,6 +30,8 @@ from . import (
 from . import config as cfg
 from . import encoding as enc
 from . import yaml_tree as yt
+from .errors import ChangedOnDisk, ConfigError, EvalError, LocatedError
+from .mode import Action, Mode
 
 if TYPE_CHECKING:
     from . import registry_gate
@@ -142,32 +144,33 @@ def _find_config(explicit: str | None, top: str | None) -> str | None:
 
 
 def load_config(
-    args: argparse.Namespace, top: str | None, parse: tree_memo.Parse = yt.parse
+    top: str | None, *, config: str | None = None, images: Sequence[str] = (),
+    system: str | None = None, max_file_size: int | None = None,
+    parse: tree_memo.Parse = yt.parse,
 ) -> cfg.Config:
     """The config file, --image options, or discovery; `top` is the Git work tree, if any."""
     base = os.getcwd()
-    if args.system:
-        cfg.check_system("--system", args.system)
-    if args.image:
-        path = _find_config(args.config, top) if args.config else None
+    if system:
+        cfg.check_system_option(system)
+    if images:
+        path = _find_config(config, top) if config else None
         loaded = cfg.load(path, parse) if path else None
-        system = args.system or (loaded.system if loaded else None)
-        config = cfg.from_options(args.image, base, system)
+        result = cfg.from_options(list(images), base, system or (loaded.system if loaded else None))
         if loaded:  # --image replaces the images; the file still says which files, for what
-            config = dataclasses.replace(
-                loaded, images=config.images, text=loaded.text + config.text
+            result = dataclasses.replace(
+                loaded, images=result.images, text=loaded.text + result.text
             )
     else:
-        path = _find_config(args.config, top)
-        config = (cfg.discovery(top or base, args.system) if path is None
+        path = _find_config(config, top)
+        result = (cfg.discovery(top or base, system) if path is None
                   else cfg.load(path, parse))
-    if args.system:
-        config = cfg.with_system(config, args.system)
-    if args.max_file_size is not None:
-        if args.max_file_size <= 0:
-            raise cfg.ConfigError("--max-file-size", "must be a positive number of bytes")
-        config = dataclasses.replace(config, max_file_size=args.max_file_size)
-    return config
+    if system:
+        result = cfg.with_system(result, system)
+    if max_file_size is not None:
+        if max_file_size <= 0:
+            raise ConfigError("--max-file-size: must be a positive number of bytes")
+        result = dataclasses.replace(result, max_file_size=max_file_size)
+    return result
 
 
 def _cache_folder(tree: files.GitTree | None, name: str) -> str | None:
@@ -200,44 +203,30 @@ def expected_tags(
     return evaluated, check.Checker(evaluated, boundary, config.max_file_size, scan_file)
 
 
-def _display(path: str, format: str) -> str:
-    """Relative to the working folder when inside it, as pre-commit users read paths.
-
-    GitHub places annotations relative to the workspace, whatever folder the step ran in.
-    A name that is not UTF-8 shows its odd bytes as `\\xe9`: printable everywhere.
-    """
-    base = os.environ.get("GITHUB_WORKSPACE") if format == "github" else None
-    prefix = (base or os.getcwd()).rstrip(os.sep) + os.sep
-    rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path)
-    shown = path if rel.startswith("..") else rel.replace(os.sep, "/")
-    return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _write_fix(
-    analysis: check.Analysis, args: argparse.Namespace, checker: check.Checker, root: str,
-    shown: str, out: report.Reporter,
+def _fix_file(
+    analysis: check.Analysis, checker: check.Checker, shown: str, out: report.Reporter
 ) -> bool:
     """Write (or show, with --diff) the fixed file; False when nothing could be written."""
     manifest = analysis.manifest
     assert manifest is not None  # analysed with need_edits: parsed, not restored
     try:
         fixed = checker.fixed_text(analysis)
-    except (patch.PatchError, yt.LocatedError) as exc:
-        out.error(f"internal error, file left as it was: {exc}", shown)
+    except LocatedError as exc:
+        out.error(f"internal error, file left as it was: {exc.message}", shown)
         return False
-    if args.diff and manifest.codec != enc.UTF8:  # git apply takes text diffs only
+    if out.mode.action == "diff" and manifest.codec != enc.UTF8:  # git apply: text only
         out.error(f"--diff shows UTF-8 files only and this one is {enc.name(manifest.codec)}"
                   ": run --fix to rewrite it", shown)
         return False
-    if args.diff:
-        rel = os.path.relpath(manifest.path, root).replace(os.sep, "/")
-        sys.stdout.writelines(report.unified_diff(rel, manifest.text, fixed))
+    if out.mode.action == "diff":
+        rel = files.relative(manifest.path, checker.boundary).replace(os.sep, "/")
+        out.diff(rel, manifest.text, fixed)
         return True
     checker.forget(manifest.path)
     try:
         patch.write_atomic(manifest.path, manifest.encode(fixed), manifest.raw)
-    except patch.ChangedOnDisk:
-        out.error("file changed while it was being checked; left as it is, run again", shown)
+    except ChangedOnDisk as exc:
+        out.problem(exc, shown)
         return False
     except OSError as exc:
         out.error(f"cannot write: {exc.strerror}", shown)
@@ -246,35 +235,32 @@ def _write_fix(
 
 
 def _check_file(
-    path: str, analysis: check.Analysis, args: argparse.Namespace, checker: check.Checker,
-    root: str, out: report.Reporter,
+    path: str, analysis: check.Analysis, checker: check.Checker, out: report.Reporter
 ) -> bool:
     """Check (and fix) one manifest; True when it had stale references."""
-    shown = _display(path, args.format)
+    shown = out.shown(path)
     if analysis.error is not None:
-        error = analysis.error
-        out.error(error.message, shown, error.line, error.column)
+        out.problem(analysis.error, shown)
         return False
     stale = analysis.stale
     if not stale:
         return False
-    writing = args.fix or args.diff
-    if writing and any(f.edits for f in stale) and not _write_fix(
-            analysis, args, checker, root, shown, out):
+    writing = out.mode.action in ("fix", "diff")
+    if writing and any(f.edits for f in stale) and not _fix_file(analysis, checker, shown, out):
         return False
     for finding in stale:
         if writing and finding.unfixable is not None:  # the others are fixed; this one not
             out.error(report.describe(finding, False), shown, finding.line, finding.column)
-        elif not args.diff:
-            out.finding(shown, finding, fixed=bool(args.fix))
+        elif out.mode.action != "diff":
+            out.finding(shown, finding)
     return True
 
 
 def _list_file(
-    path: str, analysis: check.Analysis, args: argparse.Namespace, out: report.Reporter
+    path: str, analysis: check.Analysis, out: report.Reporter
 ) -> tuple[str, list[scan.Finding]]:
     """-v: the file and every reference in it, before its findings are reported."""
-    shown = _display(path, args.format)
+    shown = out.shown(path)
     error = analysis.error.message if analysis.error is not None else None
     for line in inventory.file_lines(shown, analysis.findings, error):
         out.info(line)
@@ -283,7 +269,7 @@ def _list_file(
 
 def _report_gaps(gaps: Sequence[coverage.Gap], out: report.Reporter) -> None:
     for gap in gaps:
-        out.error(gap.message, _display(gap.path, out.format) if gap.path else None, gap.line)
+        out.error(gap.message, out.shown(gap.path) if gap.path else None, gap.line)
 
 
 def _prepare(
@@ -292,12 +278,14 @@ def _prepare(
     """Config, the files to check and the expected tags (raises ConfigError, EvalError)."""
     tree = files.git_tree(os.getcwd())
     memo = None if args.no_cache else _cache_folder(tree, "config")
-    config = load_config(args, tree.root if tree else None, tree_memo.parser(memo))
+    config = load_config(tree.root if tree else None, config=args.config, images=args.image,
+                         system=args.system, max_file_size=args.max_file_size,
+                         parse=tree_memo.parser(memo))
     if tree is None or not tree.contains(os.path.realpath(config.root)):
         tree = files.git_tree(config.root)  # --config in another repository
     boundary = tree.root if tree else os.path.realpath(config.root)
     selection = None
-    if not args.print_expected:
+    if out.mode.action != "print-expected":
         selection = files.select(
             config.root, args.files, config.files, config.exclude, config.path, tree
         )
@@ -309,15 +297,8 @@ def _prepare(
 def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     try:
         config, selection, evaluated, checker, boundary = _prepare(args, out)
-    except cfg.ConfigError as exc:
-        if exc.path is None:
-            out.error(str(exc))
-        else:
-            out.error(exc.message, _display(os.path.abspath(exc.path), out.format), exc.line)
-        out.finish(0)
-        return 2
-    except nix_eval.EvalError as exc:
-        out.error(str(exc))
+    except (ConfigError, EvalError) as exc:  # the config's path as the reader sees paths
+        out.problem(exc, out.shown(os.path.abspath(exc.path)) if exc.path else None)
         out.finish(0)
         return 2
     gaps = coverage.invalid_tags(evaluated)
@@ -334,7 +315,7 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
         if args.registry:
             return _print_available(args, config, evaluated, out)
         for item in evaluated:
-            print(f"{item.spec.name}:{item.tag}")
+            out.expected(item.spec.name, item.tag)
         return 0
     for item in evaluated:
         out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
@@ -343,19 +324,18 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     referenced: set[str] = set()
     scanned: list[tuple[str, list[scan.Finding]]] = []
     for path in paths:
-        analysis = checker.analyse(path, need_edits=args.fix or args.diff)
+        analysis = checker.analyse(path, need_edits=out.mode.action in ("fix", "diff"))
         referenced.update(f.image for f in analysis.findings if not f.ignored)
-        if args.verbose:
-            scanned.append(_list_file(path, analysis, args, out))
-        stale |= _check_file(path, analysis, args, checker, boundary, out)
+        if out.mode.verbose:
+            scanned.append(_list_file(path, analysis, out))
+        stale |= _check_file(path, analysis, checker, out)
     checker.save(keep_unseen=bool(args.files))
-    for line in inventory.image_lines(evaluated, scanned) if args.verbose else ():
+    for line in inventory.image_lines(evaluated, scanned) if out.mode.verbose else ():
         out.info(line)
     if not args.files:
         _report_gaps(coverage.unreferenced(config, evaluated, referenced, len(paths)), out)
     if args.registry and not out.errors:
-        stale |= _registry_check(args, config, _places(paths, checker, config, args.format),
-                                  out)
+        stale |= _registry_check(args, config, _places(paths, checker, config, out), out)
     out.finish(len(paths))
     if out.errors:
         return 2
@@ -381,14 +361,14 @@ def _closed_pipe() -> int:
 
 
 def _places(
-    paths: Sequence[str], checker: check.Checker, config: cfg.Config, format: str,
+    paths: Sequence[str], checker: check.Checker, config: cfg.Config, out: report.Reporter,
 ) -> list[registry_gate.Place]:
     """Every up-to-date or ignored reference, where it is written: what --registry asks."""
     from . import registry_gate
 
     repositories = {image.name: image.repository for image in config.images}
     return [
-        registry_gate.Place(_display(path, format), f.line, f.column, f.image,
+        registry_gate.Place(out.shown(path), f.line, f.column, f.image,
                             repositories[f.image], f.found)
         for path in paths for f in checker.analyse(path).findings
         if not f.stale and f.found is not None
@@ -437,7 +417,7 @@ def _print_available(
     if not out.errors:
         for item in evaluated:
             if item.spec.name not in unconfirmed:
-                print(f"{item.spec.name}:{item.tag}")
+                out.expected(item.spec.name, item.tag)
     out.finish(0)
     return 2 if out.errors else 1 if problems else 0
 
@@ -456,15 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nix-tag-check: error: --registry checks the committed references; run it "
               "without --fix or --diff", file=sys.stderr)
         return 2
-    out = report.Reporter(
-        format="text" if args.diff else args.format, fixing=args.fix, quiet=args.quiet,
-        verbose=args.verbose, color=color.wanted(args.color, sys.stdout),
-    )
-    out.registry_checked = args.registry
-    if args.diff:
-        out.out = sys.stderr  # stdout carries the patch only
     try:
-        return _run(args, out)
+        return _run(args, report.reporter(_mode(args)))
     except BrokenPipeError:
         return _closed_pipe()
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM while Nix ran (processes.Interrupted):
@@ -473,3 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             print("interrupted", file=sys.stderr)
         return 128 + signum
+
+
+def _mode(args: argparse.Namespace) -> Mode:
+    action: Action = ("fix" if args.fix else "diff" if args.diff
+                      else "print-expected" if args.print_expected else "check")
+    verbosity = -1 if args.quiet else 1 if args.verbose else 0
+    return Mode(action, args.format, verbosity, color.wanted(args.color, sys.stdout),
+                registry=args.registry)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Config, ImageSpec
+from .errors import EvalError
 from .files import git
 from .reference import ReferenceError, is_nix_hash, parse_repository
 
@@ -28,10 +29,6 @@ _IFD_RE = re.compile(
 _MAX_NAMES_SHOWN = 12
 _STORE_FILE_RE = re.compile(r"(/nix/store/[0-9a-z]{32}-[^/\s:']+)(/[^:\s']+)")
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)")
-
-
-class EvalError(RuntimeError):
-    """Nix could not give a tag; the message is one line and says what to do."""
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import atomic
 from . import yaml_tree as yt
 from .edits import Edit, Intent, intent
-
-
-class PatchError(RuntimeError):
-    """The patched text is not what the edits promised; nothing is written."""
-
-
-class ChangedOnDisk(RuntimeError):
-    """The file changed between our read and our write."""
+from .errors import ChangedOnDisk, PatchError
 
 
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
@@ -121,27 +114,6 @@ def verify(
 before_rename: Callable[[str], None] = lambda path: None  # noqa: E731
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[list[int]]:
-    """Hold SIGINT/SIGTERM while a temporary file exists, then re-deliver them."""
-    caught: list[int] = []
-    previous: dict[int, Any] = {}
-
-    def hold(signum: int, _frame: object) -> None:
-        caught.append(signum)
-
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread
-                previous[signum] = signal.signal(signum, hold)
-        yield caught
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for signum in caught:
-            os.kill(os.getpid(), signum)
-
-
 def _keep_owner(temporary: str, st: os.stat_result) -> None:
     """The original's owner and group on the new file; only the group when we may not."""
     try:
@@ -153,29 +125,21 @@ def _keep_owner(temporary: str, st: os.stat_result) -> None:
 
 def write_atomic(path: str, data: bytes, original: bytes) -> None:
     """Replace `path` by `data` through a temporary file and a rename, keeping its mode,
-    owner and group (as far as we may: `sed -i` does the same).
+    owner and group (as far as we may: `sed -i` does the same; no fsync, as durable as it).
 
     Refuses (ChangedOnDisk) when the file no longer holds `original`.
     """
-    import tempfile  # only a fix needs it: keep it off the start-up of every check
-
-    with _signals_deferred():
+    with atomic.signals_deferred():
         st = os.stat(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(path)}.", suffix=".nix-tag-check", dir=directory
-        )
-        try:
-            with os.fdopen(fd, "wb") as handle:  # no fsync: atomic, as durable as `sed -i`
-                handle.write(data)
+
+        def finish(temporary: str) -> None:
             _keep_owner(temporary, st)
             os.chmod(temporary, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id
             with open(path, "rb") as handle:
                 if handle.read() != original:
-                    raise ChangedOnDisk(path)
+                    raise ChangedOnDisk("file changed while it was being checked; left as it "
+                                        "is, run again", path=path)
             before_rename(path)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+
+        atomic.write_then_rename(path, data, prefix=f".{os.path.basename(path)}.",
+                                 suffix=".nix-tag-check", finish=finish)

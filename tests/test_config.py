@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,34 @@ def test_image_options_take_the_system_of_an_explicit_config(
     assert main(["--image", image, "--config", ".nix-tag-check.yaml", "--print-expected"]) == 0
     darwin = out_path_hash(repo / "default.nix", "hello", "aarch64-darwin")
     assert capsys.readouterr().out == f"registry.example.com/team/hello:{darwin}\n"
+
+
+def test_config_error_is_a_github_annotation_on_its_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".nix-tag-check.yaml").write_text(f"images:\n{IMAGE}    colour: blue\n")
+    assert main(["--format", "github"]) == 2
+    assert capsys.readouterr().out == (
+        "::error file=.nix-tag-check.yaml,line=5::.nix-tag-check.yaml:5: unknown key 'colour' "
+        "in an image (known: args, attr, flake, name, nix, required, system, tag)\n"
+    )
+
+
+def test_config_error_in_json_carries_its_path_and_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".nix-tag-check.yaml").write_text(f"images:\n{IMAGE}    tag: newest\n")
+    assert main(["--format", "json"]) == 2
+    assert json.loads(capsys.readouterr().out)["errors"] == [{
+        "path": ".nix-tag-check.yaml", "line": 5, "column": None,
+        "message": "tag must be one of auto, outPath, imageTag",
+    }]
+
+
+def test_an_option_error_names_the_option_and_no_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--format", "github", "--image", "nonsense"]) == 2
+    assert capsys.readouterr().out == (
+        "::error::--image: 'nonsense': expected NAME=NIXFILE[#ATTR] or NAME=FLAKEREF\n"
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_tag_check import patch
+from nix_tag_check import files, patch
 from nix_tag_check.main import main
 
 HELLO = "registry.example.com/team/hello"
@@ -193,3 +193,18 @@ def test_duplicate_keys_are_an_error_not_a_guess(
     data = (f"images:\n  - name: {HELLO}\n    digest: sha256:{'a' * 64}\n"
             f"    digest: sha256:{'b' * 64}\nkind: Kustomization\n").encode()
     _check_error(repo, capsys, "deploy/dup.yaml", data, "4:5: duplicate key 'digest'")
+
+
+@pytest.mark.parametrize(("path", "folder", "inside", "rel"), [
+    ("/repo/a.yaml", "/repo", True, "a.yaml"),
+    ("/repo", "/repo", True, "."),
+    ("/repo/", "/repo", True, ""),
+    ("/repository/a.yaml", "/repo", False, "../repository/a.yaml"),
+    ("/other/a.yaml", "/repo", False, "../other/a.yaml"),
+    ("/a.yaml", "/", True, "a.yaml"),
+])
+def test_inside_a_folder_is_a_whole_path_component(
+    path: str, folder: str, inside: bool, rel: str
+) -> None:
+    assert files.is_inside(path, folder) is inside
+    assert files.relative(path, folder) == rel

@@ -1,0 +1,29 @@
+"""What a run was asked to do and how to say it, decided once from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Action = Literal["check", "fix", "diff", "print-expected"]
+
+
+@dataclass(frozen=True)
+class Mode:
+    action: Action = "check"
+    format: str = "text"  # a reporter's name: text | json | github
+    verbosity: int = 0  # -1: errors only (-q), 0, 1: say what was evaluated and skipped (-v)
+    color: bool = False
+    registry: bool = False  # --registry: the registry is asked too (JSON then says so)
+
+    @property
+    def fixing(self) -> bool:
+        return self.action == "fix"
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    @property
+    def verbose(self) -> bool:
+        return self.verbosity > 0

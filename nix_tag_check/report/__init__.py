@@ -1,0 +1,31 @@
+"""Say what a run found: one reporter per output format, chosen by its name.
+
+text: for a person; json: for a program; github: workflow annotations. `--diff` has its
+own reporter whatever the format: stdout carries the patch and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from ..mode import Mode
+from .base import Reporter, describe, unified_diff, use_color
+from .github import GithubReporter
+from .json import JsonReporter
+from .text import DiffReporter, TextReporter
+
+__all__ = ["FORMATS", "Reporter", "describe", "reporter", "unified_diff", "use_color"]
+
+REPORTERS: dict[str, type[Reporter]] = {
+    "text": TextReporter,
+    "json": JsonReporter,
+    "github": GithubReporter,
+}
+FORMATS = tuple(REPORTERS)
+
+
+def reporter(mode: Mode, out: TextIO | None = None, err: TextIO | None = None) -> Reporter:
+    """The reporter of a run (stdout and stderr unless told otherwise)."""
+    kind = DiffReporter if mode.action == "diff" else REPORTERS[mode.format]
+    return kind(mode, out or sys.stdout, err or sys.stderr)

@@ -1,0 +1,29 @@
+"""For a program: one JSON document at the end, `{"findings", "errors", "warnings"}`."""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from ..mode import Mode
+from ..rules import Finding
+from .base import Reporter, record
+
+
+class JsonReporter(Reporter):
+    def __init__(self, mode: Mode, out: TextIO, err: TextIO) -> None:
+        super().__init__(mode, out, err)
+        self.records: list[dict[str, object]] = []  # only JSON prints them at the end
+
+    def show_finding(self, path: str, finding: Finding, message: str) -> None:
+        self.records.append(record(path, finding, self.mode.fixing))
+
+    def info(self, message: str) -> None:
+        """Nothing: stdout is the document, and verbose chatter would only be noise."""
+
+    def finish(self, files: int) -> None:
+        document = {"findings": self.records, "errors": self.errors, "warnings": self.warnings}
+        if self.mode.registry:
+            document["registry"] = self.registry
+        json.dump(document, self.out, indent=2)
+        self.out.write("\n")

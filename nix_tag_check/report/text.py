@@ -1,0 +1,63 @@
+"""For a person: one line per stale reference, errors and a summary on stderr."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TextIO
+
+from ..errors import located
+from ..mode import Mode
+from ..rules import Finding
+from .base import Reporter, unified_diff
+
+if TYPE_CHECKING:
+    from ..registry_gate import Problem as RegistryProblem
+
+
+class TextReporter(Reporter):
+    def show_finding(self, path: str, finding: Finding, message: str) -> None:
+        if not self.mode.quiet:
+            where = self.paint(f"{path}:{finding.line}:{finding.column}:", "1")
+            print(f"{where} {message}", file=self.out)
+
+    def show_error(self, message: str, path: str | None, line: int, column: int) -> None:
+        print(self.paint("error: ", "31") + located(message, path, line, column), file=self.err)
+
+    def show_registry_problem(self, problem: RegistryProblem) -> None:
+        place = problem.place
+        if self.mode.quiet:
+            return
+        if place.path:
+            where = self.paint(f"{place.path}:{place.line}:{place.column}: ", "1")
+            print(f"{where}{problem.message}", file=self.out)
+        else:
+            print(problem.message, file=self.err)
+
+    def show_warning(self, message: str) -> None:
+        if not self.mode.quiet:
+            print(self.paint("warning: ", "33") + message, file=self.err)
+
+    def finish(self, files: int) -> None:
+        if self.mode.quiet:
+            return
+        stale, changed = self.stale, self.changed
+        if self.mode.fixing and stale:
+            print(f"fixed {stale} reference(s) in {changed} file(s)", file=self.err)
+        elif stale:
+            print(f"{stale} stale reference(s) in {changed} file(s); "
+                  "run `nix-tag-check --fix` to update them", file=self.err)
+        if self.registry:
+            print(f"{len(self.registry)} reference(s) not confirmed by the registry",
+                  file=self.err)
+        elif not stale and not self.errors:
+            self.info(f"{files} file(s) checked, every reference is up to date")
+
+
+class DiffReporter(TextReporter):
+    """--diff: the patch alone on stdout (for `git apply`), everything else as text on stderr."""
+
+    def __init__(self, mode: Mode, out: TextIO, err: TextIO) -> None:
+        super().__init__(mode, err, err)
+        self.patch = out
+
+    def diff(self, path: str, before: str, after: str) -> None:
+        self.patch.writelines(unified_diff(path, before, after))
