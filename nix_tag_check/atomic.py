@@ -46,12 +46,12 @@ def signals_deferred() -> Iterator[list[int]]:
         caught.append(signum)
 
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for wanted in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):  # not the main thread
-                previous[signum] = signal.signal(signum, hold)
+                previous[wanted] = signal.signal(wanted, hold)
         yield caught
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for held, handler in previous.items():
+            signal.signal(held, handler)
         for signum in caught:
             os.kill(os.getpid(), signum)

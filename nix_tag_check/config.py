@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import yaml_tree as yt
-from .errors import ConfigError
+from .errors import ConfigError, YamlSyntaxError
 from .reference import REGISTRY_HOST_RE, ReferenceError, Repository, parse_repository
 
 CONFIG_NAME = ".nix-tag-check.yaml"
@@ -267,7 +267,7 @@ def load(path: str, parse: Callable[[str], list[yt.Node]] = yt.parse) -> Config:
         roots = parse(text)  # yaml_tree.parse, or a remembered tree of the same text
     except UnicodeDecodeError:
         raise ConfigError("config is not UTF-8 text", 1, path=path) from None
-    except yt.YamlSyntaxError as exc:
+    except YamlSyntaxError as exc:
         raise ConfigError(exc.message, exc.line, path=path) from None
     root_dir = os.path.dirname(os.path.abspath(path))
     if not roots or (isinstance(roots[0], yt.Scalar) and roots[0].value == ""):

@@ -11,7 +11,7 @@ from typing import Any
 from . import atomic
 from . import yaml_tree as yt
 from .edits import Edit, Intent, intent
-from .errors import ChangedOnDisk, PatchError
+from .errors import ChangedOnDisk, PatchError, YamlSyntaxError
 
 
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
@@ -101,7 +101,7 @@ def verify(
     meant = intent(edits)
     try:
         after = yt.parse(patched)
-    except yt.YamlSyntaxError as exc:
+    except YamlSyntaxError as exc:
         raise PatchError(f"the fixed text would not parse ({exc.message})") from None
     if before is None:
         before = yt.parse(original)

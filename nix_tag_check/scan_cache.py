@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import __version__
+from . import __version__, atomic
 
 FORMAT = 2
 RACY_NS = 2_000_000_000  # FAT's timestamps are 2 s apart; everything else is finer
@@ -118,23 +118,11 @@ class ScanCache:
             self.changed = True
         if not self.changed:
             return  # the file on disk says the same
-        import tempfile  # only a run that scanned writes: keep it off the start-up
-        folder = os.path.dirname(self.path)
-        try:
-            os.makedirs(folder, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=folder, prefix="scan-", suffix=".tmp")
-        except OSError:
-            return  # not saving only costs the next run its parsing
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:  # dumps: json's C encoder
-                handle.write(json.dumps({"format": FORMAT, "key": self.key,
-                                         "records": self.records}, separators=(",", ":")))
-            os.replace(temporary, self.path)
-        except OSError:
-            _unlink(temporary)
-        except BaseException:
-            _unlink(temporary)
-            raise
+        data = json.dumps({"format": FORMAT, "key": self.key, "records": self.records},
+                          separators=(",", ":"))  # dumps: json's C encoder
+        with contextlib.suppress(OSError):  # not saving only costs the next run its parsing
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            atomic.write_then_rename(self.path, data.encode(), prefix="scan-", suffix=".tmp")
 
 
 def _identity_text(st: os.stat_result) -> str:
@@ -169,8 +157,3 @@ def _load(path: str, cache_key: str) -> dict[str, Record]:
                 if isinstance(record, str) and record.count(" ") >= 2}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
