@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from . import scan_cache
+from . import atomic, scan_cache
 from . import yaml_tree as yt
 
 FORMAT = 1
@@ -88,17 +88,6 @@ def _node(flat: list[Any], anchors: dict[str, yt.Node]) -> yt.Node:
 
 def _store(path: str, data: list[Any]) -> None:
     """Failing to store only costs the next run a parse."""
-    import tempfile
-
-    folder = os.path.dirname(path)
     with contextlib.suppress(OSError):
-        os.makedirs(folder, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic.write_then_rename(path, json.dumps(data).encode(), suffix=".tmp")
