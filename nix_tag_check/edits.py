@@ -231,6 +231,9 @@ def remove_key(
     lines: yt.LineIndex, entry: yt.Mapping, name: str, key: yt.Node, value: yt.Node
 ) -> Edit:
     """Drop the `name: value` pair of `entry` (its line, in block style)."""
+    if not any(own is key for own, _ in entry.pairs):
+        raise ScanError(f"this {name} comes through a merge key (`<<`), so other entries may "
+                        f"use it too: remove it where it is defined, by hand", *_where(key))
     if not isinstance(key, yt.Scalar) or not isinstance(value, yt.Scalar):
         raise ScanError(f"cannot remove this {name}: write it as `{name}: VALUE`", *_where(key))
     if value.line != key.line:

@@ -6,7 +6,7 @@ Sources are the `images:` of a file named kustomization.yaml.
 from __future__ import annotations
 
 import pytest
-from conftest import HELLO_TAG, expected_map, fix_error
+from conftest import HELLO, HELLO_TAG, expected_map, fix_error
 
 from nix_tag_check.fix import fix_text
 
@@ -74,6 +74,10 @@ def test_is_no_kustomization_without_its_file_name_or_kind() -> None:
     (f"{ENTRY}  newTag: old\n  digest: x\n  dummy: 1\n  digest: y\n", "6:3: duplicate key"),
     (f"{ENTRY}  digest:\n    {D}\n", "3:3: cannot replace this digest"),
     (f"{ENTRY}  newTag: old\n  digest:\n    {D}\n", "4:3: cannot remove a digest that spans"),
+    (f"pin: &p {{digest: {D}}}\nimages: [{{<<: *p, name: {HELLO}, newTag: old}}]\n",
+     "1:10: this digest comes through a merge key"),
+    (f"pin: &p {{digest: {D}}}\nimages:\n- <<: *p\n  name: {HELLO}\n  newTag: old\n",
+     "1:10: this digest comes through a merge key"),
 ))
 def test_refuses(source: str, error: str) -> None:
     assert fix_error(source, EXPECTED, PATH).startswith(error)
