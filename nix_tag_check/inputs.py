@@ -143,6 +143,8 @@ def _follow(view: View, base: str, literal: str, interpolated: bool, found: Reac
     path = os.path.normpath(os.path.expanduser(literal) if home else os.path.join(base, literal))
     if interpolated and not literal.endswith("/"):
         path = os.path.dirname(path)
+    if path == "/":  # `/. + "/any/where"`: any file at all, which no key can hold
+        raise Unknowable("it names the root folder (`/.`)")
     if path.startswith(_STORE) or path == _STORE.rstrip("/"):
         found.foreign_code = True
         return

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 _PATH = re.compile(r"(?:~|[a-zA-Z0-9._+\-]*)(?:/[a-zA-Z0-9._+\-]+)+/?")
 _URI = re.compile(r"[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+")
+# Nix takes an absolute string for a path too (`readFile "/etc/x"`, `import "/a.nix"`).
+_ABSOLUTE_STRING = re.compile(r"(?:/[a-zA-Z0-9._+\-]+)+/?")
+# `"${./.}/../x"`: a string that climbs out of the folder a path literal names.
+_CLIMBS_OUT = re.compile(r"\$\{.*/\.\.(?:/|$)", re.DOTALL)
 _SEARCH = re.compile(r"<[a-zA-Z0-9._+\-]+(?:/[a-zA-Z0-9._+\-]+)*>")
 _IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_'\-]*")
 _GET_ENV_ARG = re.compile(r'\s*"([^"\\$]*)"')
@@ -138,9 +142,13 @@ class _Lexer:
                 i = match.end() + (1 if match.group() == "''\\" else 0)
 
     def literal(self, content: str) -> None:
-        """A string that names an impure builtin may be used as `builtins.${s}`."""
+        """A string can name an impure builtin (`builtins.${s}`) or a file Nix will read."""
         if content in _IMPURE_STRINGS:
             self.found.impure = self.found.impure or f'"{content}"'
+        elif _ABSOLUTE_STRING.fullmatch(content):
+            self.found.paths.append((content, False))
+        elif _CLIMBS_OUT.search(content):
+            self.found.impure = self.found.impure or "a string path with `..`"
 
 
 def _in_word(text: str, i: int) -> bool:

@@ -275,6 +275,42 @@ def test_a_variable_no_reachable_file_reads_keeps_the_cache(
     assert starts(nix_log) == []
 
 
+def test_a_file_outside_read_through_an_absolute_string_is_keyed(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("one\n")
+    _image(repo, f'v = builtins.readFile "{outside}";')
+    first = _tags(capsys)
+    outside.write_text("two\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_a_path_built_from_the_root_is_never_cached(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("one\n")
+    _image(repo, f'v = builtins.readFile (/. + "{outside}");')
+    first = _tags(capsys)
+    outside.write_text("two\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_a_string_path_that_climbs_out_of_its_folder_is_never_cached(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "data.txt").write_text("one\n")
+    git(repo, "add", "data.txt")
+    _image(repo, 'v = builtins.readFile "${toString ./src}/../data.txt";')
+    first = _tags(capsys)
+    (repo / "data.txt").write_text("two\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
 def _search_path_dep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
     """`<dep>`: code outside the repository, as nixpkgs is, whose value is `body`."""
     (tmp_path / "dep").mkdir()

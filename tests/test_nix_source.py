@@ -25,6 +25,11 @@ PATHS = [
     ("a.b.c", []),
     ("6 / 3", []),
     ("x'' ./after-ident", [("./after-ident", False)]),
+    ('builtins.readFile "/etc/hosts"', [("/etc/hosts", False)]),  # Nix reads it as a path
+    ("'' /etc/hosts ''", []),  # text in a script, not the whole string
+    ('lib.splitString "/" x', []),
+    ('"/usr/bin:/bin"', []),
+    ('"${dir}/x"', []),
 ]
 
 
@@ -51,7 +56,8 @@ def test_variables(text: str, env: set[str] | None) -> None:
      ("builtins.fetchurl { url = x; }", "fetchurl"), ("fetchurl { url = x; }", None),
      ('builtins.${"currentTime"}', "builtins.${...}"), ("builtins.${x}", "builtins.${...}"),
      ('builtins.getAttr "currentTime" builtins', '"currentTime"'),
-     ("builtins.currentSystem", None)],
+     ("builtins.currentSystem", None),
+     ('import "${toString ./.}/../sibling.nix"', "a string path with `..`")],
 )
 def test_impure_builtins(text: str, impure: str | None) -> None:
     assert scan(text).impure == impure
