@@ -120,11 +120,6 @@ class Checker:
                 exc = YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
             return Analysis(manifest, error=exc)
 
-    def holds_reference(self, path: str) -> bool:
-        """For the cache: a file whose tags we rewrite is no input of any tag."""
-        analysis = self.analyse(path)
-        return analysis.error is None and bool(analysis.findings)
-
     def fixed_text(self, analysis: Analysis) -> str:
         """The manifest with its stale references fixed (see fix.fix_scanned)."""
         assert analysis.manifest is not None

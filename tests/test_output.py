@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from nixtools import out_path_hash
 
-from nix_tag_check import __version__, report
+from nix_tag_check import __version__, color
 from nix_tag_check.main import main
 
 HELLO = "registry.example.com/team/hello"
@@ -159,10 +159,11 @@ class _Terminal(io.StringIO):
 
 def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert report.use_color(_Terminal()) is True
-    assert report.use_color(io.StringIO()) is False
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    assert color.wanted("auto", _Terminal()) is True
+    assert color.wanted("auto", io.StringIO()) is False
     monkeypatch.setenv("NO_COLOR", "1")
-    assert report.use_color(_Terminal()) is False
+    assert color.wanted("auto", _Terminal()) is False
 
 
 def test_piped_output_has_no_escape_codes(repo: Path) -> None:

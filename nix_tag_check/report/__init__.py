@@ -10,12 +10,12 @@ import sys
 from typing import TextIO
 
 from ..mode import Mode
-from .base import Reporter, describe, unified_diff, use_color
+from .base import Reporter, describe, unified_diff
 from .github import GithubReporter
 from .json import JsonReporter
 from .text import DiffReporter, TextReporter
 
-__all__ = ["FORMATS", "Reporter", "describe", "reporter", "unified_diff", "use_color"]
+__all__ = ["FORMATS", "Reporter", "describe", "reporter", "unified_diff"]
 
 REPORTERS: dict[str, type[Reporter]] = {
     "text": TextReporter,

@@ -134,11 +134,6 @@ def show_path(path: str, base: str) -> str:
     return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def use_color(stream: TextIO) -> bool:
-    """Colour only for a person at a terminal who has not asked for none."""
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
-
-
 def unified_diff(path: str, before: str, after: str) -> Iterator[str]:
     """A diff `patch -p1` and `git apply` accept, with CRLF and a missing final newline kept."""
     import difflib
