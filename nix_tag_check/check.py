@@ -13,7 +13,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from . import errors, files, fix, prefilter, scan, scan_cache
+from . import errors, files, prefilter, scan, scan_cache
 from . import yaml_tree as yt
 from .errors import FileProblem, LocatedError, YamlSyntaxError
 from .nix_eval import Evaluated
@@ -122,6 +122,7 @@ class Checker:
 
     def fixed_text(self, analysis: Analysis) -> str:
         """The manifest with its stale references fixed (see fix.fix_scanned)."""
+        from . import fix  # edits and the self-check: only --fix and --diff need them
         assert analysis.manifest is not None
         return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings)
 

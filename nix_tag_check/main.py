@@ -20,9 +20,7 @@ from . import (
     coverage,
     evaluation,
     files,
-    inventory,
     nix_eval,
-    patch,
     report,
     scan,
     tree_memo,
@@ -223,6 +221,8 @@ def _fix_file(
         out.diff(rel, manifest.text, fixed)
         return True
     checker.forget(manifest.path)
+    from . import patch  # only a fix writes: keep it off the start-up of every check
+
     try:
         patch.write_atomic(manifest.path, manifest.encode(fixed), manifest.raw)
     except ChangedOnDisk as exc:
@@ -245,7 +245,7 @@ def _check_file(
     stale = analysis.stale
     if not stale:
         return False
-    writing = out.mode.action in ("fix", "diff")
+    writing = out.mode.writing
     if writing and any(f.edits for f in stale) and not _fix_file(analysis, checker, shown, out):
         return False
     for finding in stale:
@@ -262,6 +262,8 @@ def _list_file(
     """-v: the file and every reference in it, before its findings are reported."""
     shown = out.shown(path)
     error = analysis.error.message if analysis.error is not None else None
+    from . import inventory  # only -v lists
+
     for line in inventory.file_lines(shown, analysis.findings, error):
         out.info(line)
     return shown, analysis.findings
@@ -323,19 +325,25 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     paths = files.distinct(selection.paths, boundary)
     referenced: set[str] = set()
     scanned: list[tuple[str, list[scan.Finding]]] = []
+    places: list[registry_gate.Place] = []
     for path in paths:
-        analysis = checker.analyse(path, need_edits=out.mode.action in ("fix", "diff"))
+        analysis = checker.analyse(path, need_edits=out.mode.writing)
         referenced.update(f.image for f in analysis.findings if not f.ignored)
+        if args.registry:
+            places += _places(path, analysis.findings, config, out)
         if out.mode.verbose:
             scanned.append(_list_file(path, analysis, out))
         stale |= _check_file(path, analysis, checker, out)
     checker.save(keep_unseen=bool(args.files))
-    for line in inventory.image_lines(evaluated, scanned) if out.mode.verbose else ():
-        out.info(line)
+    if out.mode.verbose:
+        from . import inventory
+
+        for line in inventory.image_lines(evaluated, scanned):
+            out.info(line)
     if not args.files:
         _report_gaps(coverage.unreferenced(config, evaluated, referenced, len(paths)), out)
     if args.registry and not out.errors:
-        stale |= _registry_check(args, config, _places(paths, checker, config, out), out)
+        stale |= _registry_check(args, config, places, out)
     out.finish(len(paths))
     if out.errors:
         return 2
@@ -361,17 +369,16 @@ def _closed_pipe() -> int:
 
 
 def _places(
-    paths: Sequence[str], checker: check.Checker, config: cfg.Config, out: report.Reporter,
+    path: str, findings: Sequence[scan.Finding], config: cfg.Config, out: report.Reporter,
 ) -> list[registry_gate.Place]:
-    """Every up-to-date or ignored reference, where it is written: what --registry asks."""
+    """A file's up-to-date or ignored references, where written: what --registry asks."""
     from . import registry_gate
 
     repositories = {image.name: image.repository for image in config.images}
     return [
         registry_gate.Place(out.shown(path), f.line, f.column, f.image,
                             repositories[f.image], f.found)
-        for path in paths for f in checker.analyse(path).findings
-        if not f.stale and f.found is not None
+        for f in findings if not f.stale and f.found is not None
     ]
 
 

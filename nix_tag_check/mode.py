@@ -21,6 +21,11 @@ class Mode:
         return self.action == "fix"
 
     @property
+    def writing(self) -> bool:
+        """--fix or --diff: the fixed text is made (and checked), written or shown."""
+        return self.action in ("fix", "diff")
+
+    @property
     def quiet(self) -> bool:
         return self.verbosity < 0
 
