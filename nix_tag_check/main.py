@@ -460,4 +460,4 @@ def _mode(args: argparse.Namespace) -> Mode:
                       else "print-expected" if args.print_expected else "check")
     verbosity = -1 if args.quiet else 1 if args.verbose else 0
     return Mode(action, args.format, verbosity, color.wanted(args.color, sys.stdout),
-                registry=args.registry)
+                registry=args.registry, color_err=color.wanted(args.color, sys.stderr))

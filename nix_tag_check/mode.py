@@ -13,7 +13,8 @@ class Mode:
     action: Action = "check"
     format: str = "text"  # a reporter's name: text | json | github
     verbosity: int = 0  # -1: errors only (-q), 0, 1: say what was evaluated and skipped (-v)
-    color: bool = False
+    color: bool = False  # for standard output
+    color_err: bool = False  # for standard error, which may go elsewhere
     registry: bool = False  # --registry: the registry is asked too (JSON then says so)
 
     @property

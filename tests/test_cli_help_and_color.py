@@ -158,3 +158,16 @@ def test_help_explains_format_and_zero_config_discovery(
     for words in ("json: one document", "github: workflow annotations", "evaluates flake.nix",
                   "or else default.nix", "imageName attribute", "NO_COLOR", "FORCE_COLOR"):
         assert words in text, words
+
+
+def test_stderr_is_not_coloured_when_only_stdout_is_a_terminal(repo: Path) -> None:
+    leader, follower = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    result = subprocess.run([sys.executable, "-m", "nix_tag_check", "--config", "nope.yaml"],
+                            cwd=repo, stdout=follower, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=environment, check=False)
+    os.close(follower)
+    os.close(leader)
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("error: nope.yaml: ")
+    assert "\033[" not in result.stderr.decode()

@@ -64,6 +64,10 @@ class Reporter:
     def paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.mode.color else text
 
+    def paint_err(self, text: str, code: str) -> str:
+        """paint() for standard error, which is coloured only when it is a terminal itself."""
+        return f"\033[{code}m{text}\033[0m" if self.mode.color_err else text
+
     def finding(self, path: str, finding: Finding) -> None:
         self.stale += 1
         if path != self._last_path:  # a file's findings come together

@@ -38,7 +38,7 @@ class GithubReporter(Reporter):
             props = f" file={_escape(path, True)}" + (f",line={line}" if line else "")
             props += f",col={column}" if line and column else ""
         print(f"::error{props}::{_escape(text)}", file=self.out)
-        print(self.paint("error: ", "31") + text, file=self.err)  # for whoever reads the log
+        print(self.paint_err("error: ", "31") + text, file=self.err)  # for whoever reads the log
 
     def show_registry_problem(self, problem: RegistryProblem) -> None:
         place = problem.place
@@ -49,4 +49,4 @@ class GithubReporter(Reporter):
     def show_warning(self, message: str) -> None:
         print(f"::warning::{_escape(message)}", file=self.out)
         if not self.mode.quiet:
-            print(self.paint("warning: ", "33") + message, file=self.err)
+            print(self.paint_err("warning: ", "33") + message, file=self.err)

@@ -20,7 +20,7 @@ class TextReporter(Reporter):
             print(f"{where} {message}", file=self.out)
 
     def show_error(self, message: str, path: str | None, line: int, column: int) -> None:
-        print(self.paint("error: ", "31") + located(message, path, line, column), file=self.err)
+        print(self.paint_err("error: ", "31") + located(message, path, line, column), file=self.err)
 
     def show_registry_problem(self, problem: RegistryProblem) -> None:
         place = problem.place
@@ -34,7 +34,7 @@ class TextReporter(Reporter):
 
     def show_warning(self, message: str) -> None:
         if not self.mode.quiet:
-            print(self.paint("warning: ", "33") + message, file=self.err)
+            print(self.paint_err("warning: ", "33") + message, file=self.err)
 
     def finish(self, files: int) -> None:
         if self.mode.quiet:
