@@ -73,7 +73,8 @@ class Store:
 
     def hashes(self) -> Hashes:
         data = _load(self._path("hashes.json")) if self.usable else None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") != FORMAT \
+                or data.get("scanner") != _scanner():  # scans made by other code: redo them
             return Hashes()
         known, scans = data.get("files"), data.get("scans")
         if not isinstance(known, dict) or not isinstance(scans, dict):
@@ -88,7 +89,7 @@ class Store:
     def save_hashes(self, hashes: Hashes) -> None:
         kept = hashes.kept()
         if kept is not None:
-            self._write("hashes.json", {"format": FORMAT, **kept})
+            self._write("hashes.json", {"format": FORMAT, "scanner": _scanner(), **kept})
 
     def _write(self, name: str, data: object) -> None:
         if not self.usable:
@@ -96,6 +97,12 @@ class Store:
         with contextlib.suppress(OSError):
             os.makedirs(self.folder, exist_ok=True)
             atomic.write_then_rename(self._path(name), json.dumps(data).encode(), suffix=".tmp")
+
+
+def _scanner() -> str:
+    """The Nix source scanner's own code: a fixed scanner must not trust old scans."""
+    with open(nix_source.__file__, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def tool_key() -> str:

@@ -61,6 +61,9 @@ def _reach(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach:
     assert plan.view is not None
     if not plan.group.is_flake:
         return inputs.reach(plan.view, plan.rel, hashes)
+    # Raises Unknowable for currentTime, fetchers...: `nix eval --impure` would run them.
+    inputs.reach(plan.view, os.path.join(plan.rel, "flake.nix") if plan.rel else "flake.nix",
+                 hashes)
     # `nix eval --impure` lets the flake read any variable Nix is given: key them all.
     found = inputs.Reach(foreign_code=True)
     found.trees.add("")  # git+file: copies the whole tracked tree

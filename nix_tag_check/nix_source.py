@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_PATH = re.compile(r"(?:~|[a-zA-Z0-9._+\-]*)(?:/[a-zA-Z0-9._+\-]+)+/?")
+_PATH = re.compile(r"(?:~|[a-zA-Z0-9._+\-]*)(?:(?:/[a-zA-Z0-9._+\-]+)*/(?=\$\{)"
+                   r"|(?:/[a-zA-Z0-9._+\-]+)+/?)")  # `./${name}.nix`: a folder, interpolated
 _URI = re.compile(r"[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+")
 # Nix takes an absolute string for a path too (`readFile "/etc/x"`, `import "/a.nix"`).
 _ABSOLUTE_STRING = re.compile(r"(?:/[a-zA-Z0-9._+\-]+)+/?")

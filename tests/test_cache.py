@@ -115,6 +115,16 @@ def test_kind_1_whether_git_tracks_a_file_flake(
     assert _tags(capsys) != first
 
 
+def test_a_flake_that_reads_the_clock_is_never_cached(
+    repo: Path, nix_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _flake(repo, "t = toString builtins.currentTime;")
+    _tags(capsys)
+    nix_log.unlink()
+    _tags(capsys)
+    assert starts(nix_log)  # evaluated again: a cached run would start no Nix
+
+
 def test_kind_2_the_commit_itself_flake(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _flake(repo, 'rev = self.rev or "dirty"; t = toString self.lastModified;')
     first = _tags(capsys)
@@ -299,6 +309,18 @@ def test_a_string_path_that_climbs_out_of_its_folder_is_never_cached(
     _image(repo, 'v = builtins.readFile "${toString ./src}/../data.txt";')
     first = _tags(capsys)
     (repo / "data.txt").write_text("two\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
+def test_a_file_imported_through_an_interpolated_path_is_keyed(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "part.nix").write_text('"one"')
+    git(repo, "add", "part.nix")
+    _image(repo, 'v = let name = "part"; in import ./${name}.nix;')
+    first = _tags(capsys)
+    (repo / "part.nix").write_text('"two"')
     _assert_fresh(capsys)
     assert _tags(capsys) != first
 

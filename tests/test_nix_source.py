@@ -17,6 +17,8 @@ PATHS = [
     ("/etc/hosts", [("/etc/hosts", False)]),
     ("./images/${name}.nix", [("./images/", True)]),
     ("./src${suffix}", [("./src", True)]),
+    ("import ./${name}.nix", [("./", True)]),
+    ("import ../${x}/a.nix", [("../", True), ("/a.nix", False)]),  # the whole of `..`
     ('"${./inside} and ./not-a-path"', [("./inside", False)]),
     ("'' ${../yes} ''${./escaped} ./no ''", [("../yes", False)]),
     ("# ./commented\n./real", [("./real", False)]),
