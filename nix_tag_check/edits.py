@@ -137,15 +137,31 @@ def plain_tail(text: str, node: yt.Scalar, index: int) -> int:
     return start
 
 
+# What a plain scalar made of tag characters resolves to other than a string, in YAML 1.1
+# (Helm, kustomize, PyYAML) or 1.2: an int, a float, a bool or null.
+_NOT_A_STRING = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*|0[xob][0-9a-fA-F_]+)"
+    r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|\.(?:inf|Inf|INF|nan|NaN|NAN)"
+    r"|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|null|Null|NULL")
+
+
+def plain(value: str) -> str:
+    """`value` as a plain scalar that still reads as the string: `1.20` is written "1.20"."""
+    return f'"{value}"' if _NOT_A_STRING.fullmatch(value) else value
+
+
 def set_scalar(text: str, node: yt.Scalar, value: str) -> Edit:
     """`key: old` -> `key: value`; an empty (null) value, `tag:`, is filled in."""
     meaning = (SetValue(node.start, value),)
     if node.style == "" and node.value == "" and node.start == node.end:
         before = " " if node.start > 0 and text[node.start - 1] not in " \t\r\n" else ""
         after = " " if node.start < len(text) and text[node.start] == "#" else ""
-        return Edit(node.start, node.end, f"{before}{value}{after}", meaning)
+        return Edit(node.start, node.end, f"{before}{plain(value)}{after}", meaning)
     start = scalar_inner(text, node)
-    return Edit(start, start + len(node.value), value, meaning)
+    written = value if node.style else plain(value)
+    return Edit(start, start + len(node.value), written, meaning)
 
 
 def empty_scalar(text: str, node: yt.Scalar) -> Edit:
@@ -185,7 +201,7 @@ def add_key(text: str, entry: yt.Mapping, key: str, value: str) -> Edit:
     meaning = (AddKey(entry.start, key, value),)
     if entry.flow:
         at = _flow_add(entry, key)
-        return Edit(at, at, f", {key}: {value}", meaning)
+        return Edit(at, at, f", {key}: {plain(value)}", meaning)
     own = [(k, v) for k, v in entry.pairs if isinstance(k, yt.Scalar)]
     last_key, last_value = ([(k, v) for k, v in own if k.value in ("name", "newName")] or own)[-1]
     value_node = yt.resolve(last_value)
@@ -193,7 +209,7 @@ def add_key(text: str, entry: yt.Mapping, key: str, value: str) -> Edit:
     if end is None or value_node.line != last_key.line:
         raise ScanError(f"cannot add {key} after a value that spans lines", *_where(last_key))
     at, newline = yt.line_end(text, end)
-    line = f"{' ' * last_key.column}{key}: {value}"
+    line = f"{' ' * last_key.column}{key}: {plain(value)}"
     if newline:
         return Edit(at, at, f"{line}{newline}", meaning)
     return Edit(at, at, f"{yt.file_newline(text)}{line}", meaning)
@@ -254,4 +270,4 @@ def replace_key(
         raise ScanError(f"cannot replace this {name}: write it as `{name}: VALUE`",
                         *_where(key))
     meanings = (RemoveKey(entry.start, name), AddKey(entry.start, new_key, new_value))
-    return Edit(key.start, value.end, f"{new_key}: {new_value}", meanings)
+    return Edit(key.start, value.end, f"{new_key}: {plain(new_value)}", meanings)

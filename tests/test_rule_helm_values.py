@@ -128,3 +128,31 @@ def test_a_repository_with_its_own_tag_hides_no_other_reference() -> None:
                          "b: {repository: ghcr.io/acme/api, tag: v2}\n", "values.yaml", EXPECTED)
     assert tagged.unfixable is not None and tagged.found == "v2"
     assert other.unfixable is None and other.edits
+
+
+@pytest.mark.parametrize(("source", "fixed"), [
+    (f"{REPO}tag: v1\n", f'{REPO}tag: "1.20"\n'),
+    (f"{REPO}tag: 'v1'\n", f"{REPO}tag: '1.20'\n"),
+    (f"{REPO}tag:\n", f'{REPO}tag: "1.20"\n'),
+    ("{repository: ghcr.io/acme/api, tag: v1}\n",
+     '{repository: ghcr.io/acme/api, tag: "1.20"}\n'),
+])
+def test_a_tag_that_would_read_as_a_number_stays_a_string(source: str, fixed: str) -> None:
+    from ruamel.yaml import YAML
+
+    assert fix_text(source, expected_map(api="1.20")) == fixed
+    assert YAML(typ="safe").load(fixed)["tag"] == "1.20"
+
+
+@pytest.mark.parametrize("tag", ["1.20", "20240101", "true", "no", "null", "1e5", "0x1f"])
+def test_every_tag_yaml_would_not_read_as_a_string_is_quoted(tag: str) -> None:
+    from nix_tag_check.edits import plain
+
+    assert plain(tag) == f'"{tag}"'
+
+
+@pytest.mark.parametrize("tag", ["v1.20", "1.2.3", "bhvhf4ndzxgqnlwzv5s272i5xs2qs6v0", "latest"])
+def test_a_tag_that_reads_as_a_string_stays_plain(tag: str) -> None:
+    from nix_tag_check.edits import plain
+
+    assert plain(tag) == tag

@@ -87,3 +87,9 @@ def test_an_anchored_empty_tag_is_filled_after_its_anchor() -> None:
     text = "images:\n- name: registry.example.com/team/hello\n  newTag: &t\n"
     fixed = fix_text(text, expected_map(), "kustomization.yaml")
     assert fixed == text.replace("&t", f"&t {HELLO_TAG}")
+
+
+def test_an_added_newtag_that_would_read_as_a_number_is_quoted() -> None:
+    text = f"images:\n- name: {HELLO}\n"
+    fixed = fix_text(text, expected_map(hello="1.20"), "kustomization.yaml")
+    assert fixed == f'{text}  newTag: "1.20"\n'
