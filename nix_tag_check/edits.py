@@ -236,6 +236,8 @@ def _block_remove(
         raise ScanError(f"cannot remove a {name} that shares its line: move it to a line of "
                         "its own", *_where(key))
     at, newline = yt.line_end(text, value.end)
+    if text[value.end : at].strip():  # `digest: D  # why`: the comment stays, on its line
+        return key.start, value.end
     if not newline and line > 0:  # the last line, unterminated: keep the file so
         previous = yt.BREAK_RE.search(text, lines.starts()[line - 1])
         assert previous is not None

@@ -37,6 +37,7 @@ ENTRY = "images:\n- name: ghcr.io/acme/api\n"
     (f"{ENTRY}  newTag: a2\n  digest: {D}\n", f"{ENTRY}  newTag: a2\n"),
     (f"{ENTRY}  digest: {D}\n  newTag: old\n", f"{ENTRY}  newTag: a2\n"),
     (f"{ENTRY}  newTag: a2\n  digest: {D}", f"{ENTRY}  newTag: a2"),
+    (f"{ENTRY}  newTag: old\n  digest: {D}  # pinned\n", f"{ENTRY}  newTag: a2\n    # pinned\n"),
     (f'images: [{{name: ghcr.io/acme/api, newTag: old, digest: "{D}"}}]\n',
      "images: [{name: ghcr.io/acme/api, newTag: a2}]\n"),
     (f'images: [{{digest: "{D}", name: ghcr.io/acme/api, newTag: old}}]\n',
