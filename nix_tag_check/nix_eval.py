@@ -356,12 +356,6 @@ def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:
     return _tag(spec, item)
 
 
-def evaluate(config: Config, timeout: float) -> list[Evaluated]:
-    """Every configured (or discovered) image's expected tag, evaluated where it lies."""
-    found = groups(config)
-    return ordered(config, found, run([Job(g, g.target) for g in found], config.root, timeout))
-
-
 def ordered(config: Config, evaluated_groups: Sequence[Group],
             results: Sequence[Sequence[Evaluated]]) -> list[Evaluated]:
     """Config order (discovery: evaluation order), whatever order groups finished in."""
