@@ -12,7 +12,8 @@ from conftest import git
 from nixtools import out_path_hash
 from ruamel.yaml import YAML
 
-from nix_tag_check.main import _parser, main
+from nix_tag_check.cli import _parser
+from nix_tag_check.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
