@@ -56,17 +56,18 @@ class Checker:
             ])
             self.memory = scan_cache.ScanCache(cache_file, key)
 
-    def analyse(self, path: str, need_edits: bool = False) -> Analysis:
+    def analyse(self, path: str, need_edits: bool = False, real: str | None = None) -> Analysis:
         """The file's findings; from the scan cache when its content is the one scanned.
 
         `need_edits`: the caller will fix a stale file, so it needs its text and tree.
+        `real`: files.resolve_target(path), when the caller has it already.
         """
         if self.memory is None:
             return self._analyse(path)
         started = scan_cache.clock_ns()
         try:
-            real = files.resolve_target(path, self.boundary)
-            st = os.stat(real)
+            real = real or files.resolve_target(path, self.boundary)
+            st = os.lstat(real)  # a link here was made since it was resolved: read it anew
         except (FileProblem, OSError):
             return self._analyse(path)  # which says what is wrong
         if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_file_size:

@@ -326,8 +326,8 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     referenced: set[str] = set()
     scanned: list[tuple[str, list[scan.Finding]]] = []
     places: list[registry_gate.Place] = []
-    for path in paths:
-        analysis = checker.analyse(path, need_edits=out.mode.writing)
+    for path, real in paths:
+        analysis = checker.analyse(path, need_edits=out.mode.writing, real=real)
         referenced.update(f.image for f in analysis.findings if not f.ignored)
         if args.registry:
             places += _places(path, analysis.findings, config, out)

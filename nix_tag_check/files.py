@@ -116,7 +116,13 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def matches(path: str, patterns: Iterable[str]) -> bool:
-    return any(_glob_regex(p).fullmatch(path) for p in patterns)
+    return _any_of(tuple(patterns)).fullmatch(path) is not None
+
+
+@lru_cache(maxsize=64)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for a list of globs: a file is tested once, not once per glob."""
+    return re.compile("|".join(f"(?:{_glob_regex(p).pattern})" for p in patterns) or "(?!)")
 
 
 def is_manifest_name(path: str) -> bool:
@@ -150,27 +156,39 @@ def select(
     nothing must not pass)."""
     skip = os.path.abspath(config_path) if config_path else None
     if arguments:
-        chosen = [os.path.abspath(a) for a in arguments if is_manifest_name(a)]
+        chosen = [(a, relative(a, root).replace(os.sep, "/"))
+                  for a in (os.path.abspath(a) for a in arguments if is_manifest_name(a))]
     else:
-        if tree is not None and tree.contains(os.path.realpath(root)):
-            listed = tree.below(os.path.realpath(root), tracked_only=not files)
-        else:
-            listed = _walk(root)
-        patterns = files or [f"*{suffix}" for suffix in MANIFEST_SUFFIXES]
-        chosen = [os.path.join(root, p) for p in listed if matches(p, patterns)
-                  and os.path.lexists(os.path.join(root, p))]  # tracked, deleted: gone
+        chosen = _listed(root, files, tree)
     result = []
     unmatched = dict.fromkeys(range(len(files))) if files and not arguments else {}
-    for path in chosen:
-        rel = relative(path, root).replace(os.sep, "/")
-        if exclude and not rel.startswith("../") and matches(rel, exclude):
+    excluded = _any_of(tuple(exclude)) if exclude else None
+    for path, rel in chosen:
+        if excluded is not None and not rel.startswith("../") and excluded.fullmatch(rel):
             continue
         if skip is not None and os.path.abspath(path) == skip:
             continue
-        for index in [i for i in unmatched if _glob_regex(files[i]).fullmatch(rel)]:
-            del unmatched[index]
+        if unmatched:
+            for index in [i for i in unmatched if _glob_regex(files[i]).fullmatch(rel)]:
+                del unmatched[index]
         result.append(path)
     return Selection(list(dict.fromkeys(result)), tuple(unmatched))
+
+
+def _listed(root: str, files: Sequence[str], tree: GitTree | None) -> list[tuple[str, str]]:
+    """(path, path relative to `root`) of the files below `root` that match `files`."""
+    if tree is not None and tree.contains(os.path.realpath(root)):
+        listed = tree.below(os.path.realpath(root), tracked_only=not files)
+    else:
+        listed = _walk(root)
+    wanted = _any_of(tuple(files or [f"*{suffix}" for suffix in MANIFEST_SUFFIXES]))
+    found = []
+    for rel in listed:
+        if wanted.fullmatch(rel) is not None:
+            path = os.path.join(root, rel)
+            if os.path.lexists(path):  # tracked, deleted: gone
+                found.append((path, rel))
+    return found
 
 
 def _position(raw: bytes, offset: int) -> tuple[int, int]:
@@ -189,7 +207,11 @@ def resolve_target(path: str, boundary: str) -> str:
     path = os.path.abspath(path)
     folder, name = os.path.split(path)
     real = os.path.join(_real_folder(folder), name)
-    if os.path.islink(real):
+    try:
+        link = stat.S_ISLNK(os.lstat(real).st_mode)
+    except OSError:
+        link = False  # as os.path.islink: a missing file is no link (reading it will say)
+    if link:
         real = os.path.realpath(real)
     inside = is_inside(real, boundary)
     if not inside and real != path:
@@ -199,19 +221,27 @@ def resolve_target(path: str, boundary: str) -> str:
     return real
 
 
-def distinct(paths: Sequence[str], boundary: str) -> list[str]:
-    """Each real file once: a link to a manifest inside the repository is that manifest
-    (named as itself when it is checked too), so it is reported and fixed once."""
-    by_target: dict[str, str] = {}
+def distinct(paths: Sequence[str], boundary: str) -> list[tuple[str, str | None]]:
+    """Each real file once, with that real file (None: reported when it is read). A link to
+    a manifest inside the repository is that manifest (named as itself when it is checked
+    too), so it is reported and fixed once."""
+    by_target: dict[str, tuple[str, str | None]] = {}
+    twice = False
     for path in paths:
         try:
-            target = resolve_target(path, boundary)
+            target: str | None = resolve_target(path, boundary)
         except FileProblem:
-            target = path  # reported when it is read
-        if target not in by_target or path == target:
-            by_target[target] = path
+            target = None
+        key = path if target is None else target
+        if key in by_target:
+            twice = True
+            if path != key:
+                continue
+        by_target[key] = (path, target)
+    if not twice:  # each file once: already in the order given
+        return list(by_target.values())
     order = {path: index for index, path in enumerate(paths)}
-    return sorted(by_target.values(), key=order.__getitem__)
+    return sorted(by_target.values(), key=lambda pair: order[pair[0]])
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,22 @@ def test_file_replaced_by_a_symlink_is_read_through_it(folder: Path, parses: Par
 
 
 @pytest.mark.usefixtures("later")
+def test_file_that_became_a_symlink_after_it_was_resolved_is_checked_anew(
+    folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Even to a copy of the bytes scanned: a link out of the repository is never followed."""
+    outside = tmp_path_factory.mktemp("outside") / "a.yaml"
+    outside.write_bytes((folder / "a.yaml").read_bytes())
+    run(folder, "a.yaml")
+    real = os.path.realpath(folder / "a.yaml")  # what files.distinct gave before the swap
+    (folder / "a.yaml").unlink()
+    (folder / "a.yaml").symlink_to(outside)
+    checker = check.Checker(evaluated(), str(folder), 1 << 20, str(folder / "cache.json"))
+    analysis = checker.analyse(str(folder / "a.yaml"), real=real)
+    assert analysis.error is not None and "outside the repository" in analysis.error.message
+
+
+@pytest.mark.usefixtures("later")
 def test_new_expected_tag_reads_every_manifest_again(folder: Path, parses: Parses) -> None:
     run(folder, "a.yaml")
     assert run(folder, "a.yaml", tag=STALE_A) == [("a.yaml", STALE_A, False)]
