@@ -56,10 +56,13 @@ class Reporter:
         self.errors: list[dict[str, object]] = []
         self.warnings: list[str] = []
         self.registry: list[dict[str, object]] = []  # references the registry did not confirm
+        self._cwd: str | None = None  # a run never changes folder: asked once, not per file
 
     def shown(self, path: str) -> str:
         """A file's path as this output's reader wants it (see show_path)."""
-        return show_path(path, os.getcwd())
+        if self._cwd is None:
+            self._cwd = os.getcwd()
+        return show_path(path, self._cwd)
 
     def paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.mode.color else text

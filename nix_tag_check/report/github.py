@@ -29,7 +29,7 @@ class GithubReporter(Reporter):
         level = "warning" if self.mode.fixing else "error"
         props = (f"file={_escape(path, True)},line={finding.line},"
                  f"col={finding.column},title=nix-tag-check")
-        print(f"::{level} {props}::{_escape(message)}", file=self.out)
+        self.out.write(f"::{level} {props}::{_escape(message)}\n")  # one write per line
 
     def show_error(self, message: str, path: str | None, line: int, column: int) -> None:
         text = located(message, path, line, column)

@@ -17,7 +17,7 @@ class TextReporter(Reporter):
     def show_finding(self, path: str, finding: Finding, message: str) -> None:
         if not self.mode.quiet:
             where = self.paint(f"{path}:{finding.line}:{finding.column}:", "1")
-            print(f"{where} {message}", file=self.out)
+            self.out.write(f"{where} {message}\n")  # one write: stdout may be unbuffered
 
     def show_error(self, message: str, path: str | None, line: int, column: int) -> None:
         print(self.paint_err("error: ", "31") + located(message, path, line, column), file=self.err)
