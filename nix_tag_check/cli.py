@@ -435,14 +435,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
         return exc.code if isinstance(exc.code, int) else 2
     _safe_stdio()
-
-
     if args.registry_digest:
         args.registry = True
     if args.registry and (args.fix or args.diff):
         print("nix-tag-check: error: --registry checks the committed references; run it "
               "without --fix or --diff", file=sys.stderr)
         return 2
+    if argv is not None or args.fix or args.diff or args.registry or args.no_cache:
+        return _guarded_run(args)
+    from . import recording  # a check from the command line: main.py may replay it next time
+
+    recorder = recording.Recorder(sys.argv[1:])
+    recorder.start()
+    try:
+        status = _guarded_run(args)
+    finally:
+        recorder.stop()
+    recorder.finish(status)
+    return status
+
+
+def _guarded_run(args: argparse.Namespace) -> int:
     try:
         return _run(args, report.reporter(_mode(args)))
     except BrokenPipeError:

@@ -1,0 +1,208 @@
+"""Record what a check run consulted, so that the same run next time can be replayed.
+
+While a run is recorded, the functions through which Python reaches the file system
+(os.stat, os.lstat, open, os.open, os.listdir, os.scandir, os.readlink, os.access) and
+subprocesses note what they were asked and what they saw, and the output is kept as
+written. At the end the recording is stored (replay.py reads it) only if it can be trusted:
+- nothing but git ran (a Nix process means the evaluation was not all cached);
+- nothing was written outside the tool's own caches under .git/nix-tag-check/;
+- everything looks now as it did when it was first consulted;
+- no file it depends on changed less than RACY_NS before the run began, in the clock of the
+  file system that holds the cache (a second change within one timestamp tick would look
+  identical); COARSE_NS where the file system keeps whole seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from . import recording_hooks, replay
+from .recording_hooks import absolute
+from .replay import REV_PARSE, Summary
+
+RACY_NS = 50_000_000
+# A ctime in whole seconds: a file system that keeps seconds (or two, as FAT does), on which
+# two versions written within the same second or two look alike.
+COARSE_NS = 2_000_000_000
+KEEP = 64  # recordings per repository; the oldest go first
+Dep = tuple[str, str, int]  # op, absolute path, argument (access mode)
+
+
+class Capture:
+    """A text stream that keeps each write, in order, for the replay."""
+
+    def __init__(self, stream: TextIO, fd: int, log: list[tuple[int, str | None]]) -> None:
+        self._stream, self._fd, self._log = stream, fd, log
+
+    def write(self, text: str) -> int:
+        self._log.append((self._fd, text))
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._log.append((self._fd, None))
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class Recorder:
+    """One run's recording; `start` patches, `stop` restores, `finish` stores."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.key = replay.key(argv)
+        self.started_ns = time.time_ns()
+        self.seen: dict[Dep, Summary] = {}  # None: take it at the end
+        self.writes: list[str] = []
+        self.gits: list[tuple[tuple[str, ...], str, tuple[int, bytes]]] = []
+        self.output: list[tuple[int, str | None]] = []
+        self.refused = False
+        self.allow_git = 0
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def start(self) -> None:
+        self._patch(sys, "stdout", Capture(sys.stdout, 1, self.output))
+        self._patch(sys, "stderr", Capture(sys.stderr, 2, self.output))
+        for owner, name, wrapper in recording_hooks.wrappers(self):
+            self._patch(owner, name, wrapper)
+
+    def stop(self) -> None:
+        while self._undo:
+            owner, name, value = self._undo.pop()
+            setattr(owner, name, value)
+
+    def _patch(self, owner: Any, name: str, value: Any) -> None:
+        self._undo.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
+    def saw(self, op: str, path: Any, value: Summary, arg: int = 0) -> None:
+        """Note a look at `path`; the same look seeing something else later: not replayable."""
+        where = absolute(path)
+        if where is None:
+            self.refused = True
+            return
+        dep = (op, where, arg)
+        if dep in self.seen and value is not None and self.seen[dep] not in (None, value):
+            self.refused = True
+        elif self.seen.get(dep) is None:
+            self.seen[dep] = value
+
+    def wrote(self, path: Any) -> None:
+        where = absolute(path)
+        if where is None:
+            self.refused = True
+        elif where != os.devnull:  # subprocess's DEVNULL
+            self.writes.append(where)
+
+    def finish(self, status: int) -> None:
+        """Store the recording if it can be trusted; failing to store only costs a real run."""
+        self.stop()
+        if self.refused or status not in (0, 1):
+            return
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            _store(self, status)
+
+
+def _store(recorder: Recorder, status: int) -> None:
+    git_dir = _git_dir(recorder)
+    if git_dir is None:
+        return
+    path = replay.memo_path(git_dir, recorder.key)
+    own = _own_folders(recorder)
+    if path is None or any(_inside(write, own) is False for write in recorder.writes):
+        return
+    deps = _dependencies(recorder, own)
+    if deps is None:
+        return
+    memo = (replay.FORMAT, recorder.key, tuple(deps), tuple(recorder.gits),
+            tuple(recorder.output), status)
+    _write(path, marshal.dumps(memo), lambda cutoff: _settled(deps, cutoff), recorder.started_ns)
+
+
+def _git_dir(recorder: Recorder) -> str | None:
+    cwd = os.getcwd()
+    for args, where, (code, out) in recorder.gits:
+        if args == REV_PARSE and where == cwd and code == 0:
+            return replay.git_dir_of(out)
+    return None
+
+
+def _own_folders(recorder: Recorder) -> tuple[str, ...]:
+    """The tool's caches, in every repository the run asked git about: written by the run
+    itself, and no input of its output."""
+    found = []
+    for args, _, (code, out) in recorder.gits:
+        git_dir = replay.git_dir_of(out) if args == REV_PARSE and code == 0 else None
+        if git_dir:
+            found.append(os.path.join(git_dir, "nix-tag-check") + os.sep)
+    return tuple(found)
+
+
+def _inside(path: str, folders: tuple[str, ...]) -> bool:
+    return path.startswith(folders) or path + os.sep in folders
+
+
+def _dependencies(recorder: Recorder, own: tuple[str, ...]) -> list[tuple[Any, ...]] | None:
+    """Every look of the run as it is now, the tool's own module files included; None when
+    one of them changed since the run took it."""
+    seen = dict(recorder.seen)
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if isinstance(name, str):
+            seen.setdefault(("s", name, 0), None)
+    deps = []
+    for (op, path, arg), then in seen.items():
+        if _inside(path, own):
+            continue
+        now = replay.summary(op, path, arg)
+        if then is not None and now != then:
+            return None
+        deps.append((op, path, arg, now))
+    return deps
+
+
+def _settled(deps: Sequence[tuple[Any, ...]], cutoff: int) -> bool:
+    """No file changed at or after `cutoff`."""
+    for op, _, _, now in deps:
+        if op in ("s", "l") and isinstance(now, tuple) and len(now) == 7:
+            times = now[5:7]
+        else:
+            continue  # a listing is compared whole: no timestamp stands for it
+        coarse = COARSE_NS if times[1] % 1_000_000_000 == 0 else 0
+        if max(times) + coarse >= cutoff:
+            return False
+    return True
+
+
+def _write(path: str, data: bytes, settled: Callable[[int], bool], started_ns: int) -> None:
+    """Write beside, read the file system's clock off the new file, then rename or drop."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+            written = os.fstat(handle.fileno()).st_mtime_ns
+        elapsed = time.time_ns() - started_ns
+        if settled(min(started_ns, written - elapsed) - RACY_NS):
+            os.replace(temporary, path)
+            _prune(folder)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
+def _prune(folder: str) -> None:
+    runs = [entry for entry in os.scandir(folder) if entry.name.endswith(".run")]
+    runs.sort(key=lambda entry: entry.stat().st_mtime_ns)
+    for entry in runs[:-KEEP]:
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
