@@ -105,6 +105,26 @@ def test_a_manifest_edited_with_size_and_mtime_restored_is_read_again(repo: Path
     assert "1dq4d2v2l6f3n5p8r0s9x7y4z1a2b3cX" in edited.out
 
 
+def test_a_renamed_manifest_is_read_again(repo: Path) -> None:
+    recorded(repo)
+    (repo / "deploy" / "hello.yaml").rename(repo / "deploy" / "hello2.yaml")
+    renamed = tool(repo)
+    assert not renamed.replayed
+    assert "deploy/hello2.yaml:16:18" in renamed.out and "deploy/hello.yaml" not in renamed.out
+
+
+def test_a_manifest_replaced_by_a_link_is_read_again(repo: Path) -> None:
+    real = recorded(repo)
+    manifest = repo / "deploy" / "hello.yaml"
+    target = repo / "deploy" / "hello-fixed.txt"
+    target.write_text(manifest.read_text().replace(HELLO_LINE, "registry.example.com/x:1"))
+    manifest.unlink()
+    manifest.symlink_to(target.name)
+    linked = tool(repo)
+    assert not linked.replayed
+    assert "deploy/hello.yaml" in real.out and "deploy/hello.yaml" not in linked.out
+
+
 def test_an_edited_nix_file_is_evaluated_again(repo: Path) -> None:
     real = recorded(repo)
     nix = repo / "default.nix"
