@@ -88,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                         "scripts; github: workflow annotations on the stale lines, for GitHub "
                         "Actions")
     parser.add_argument("--color", choices=color.CHOICES, default="auto",
-                        help="colour the text output: auto (default) colours for a terminal, "
-                        "unless NO_COLOR is set, or if FORCE_COLOR is set")
+                        help="colour the text output: auto (default) colours for a terminal "
+                        "or if FORCE_COLOR is set; always also through a pipe; never with "
+                        "NO_COLOR set, whatever the choice")
     parser.add_argument("--no-cache", action="store_true", help="always evaluate")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"bound on Nix evaluation (default: {DEFAULT_TIMEOUT:g})")

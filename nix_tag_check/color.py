@@ -9,12 +9,11 @@ CHOICES = ("auto", "always", "never")
 
 
 def wanted(choice: str, stream: TextIO) -> bool:
-    """The option wins; then NO_COLOR (no-color.org), then FORCE_COLOR (force-color.org), each
-    when set to a non-empty value; else colour only for a person at a terminal."""
-    if choice != "auto":
-        return choice == "always"
-    if os.environ.get("NO_COLOR"):
+    """NO_COLOR (no-color.org), set to a non-empty value, always wins: the product promises
+    no colour with it. Then the option; then FORCE_COLOR (force-color.org); else colour only
+    for a person at a terminal."""
+    if os.environ.get("NO_COLOR") or choice == "never":
         return False
-    if os.environ.get("FORCE_COLOR"):
+    if choice == "always" or os.environ.get("FORCE_COLOR"):
         return True
     return hasattr(stream, "isatty") and stream.isatty()

@@ -126,7 +126,7 @@ def _piped(repo: Path, *args: str, **env: str) -> str:
     ((), {"NO_COLOR": "1"}, False),
     ((), {"NO_COLOR": ""}, True),  # no-color.org: only a non-empty value counts
     (("--color", "never"), {}, False),
-    (("--color", "always"), {"NO_COLOR": "1"}, True),
+    (("--color", "always"), {"NO_COLOR": "1"}, False),  # PRODUCT.md: never with NO_COLOR
 ])
 def test_color_at_a_terminal(stale_repo: Path, args: tuple[str, ...], env: dict[str, str],
                              coloured: bool) -> None:
@@ -139,6 +139,7 @@ def test_color_at_a_terminal(stale_repo: Path, args: tuple[str, ...], env: dict[
     ((), {"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
     (("--color", "always"), {}, True),
     (("--color", "never"), {"FORCE_COLOR": "1"}, False),
+    (("--color", "always"), {"NO_COLOR": "1"}, False),
 ])
 def test_color_through_a_pipe(stale_repo: Path, args: tuple[str, ...], env: dict[str, str],
                               coloured: bool) -> None:
