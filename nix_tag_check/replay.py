@@ -52,7 +52,12 @@ def key(argv: Sequence[str]) -> tuple[Any, ...]:
     as a digest, so that no token in it is written to disk."""
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k not in VOLATILE_ENV))
     return (FORMAT, sys.version, sys.executable, tuple(sys.flags), tuple(argv), os.getcwd(),
-            os.getuid(), os.getgid(), os.isatty(1), os.isatty(2), _sha256(marshal.dumps(env)))
+            os.getuid(), os.getgid(), os.isatty(1), os.isatty(2), _sha256(_canonical(env)))
+
+
+def _canonical(value: object) -> bytes:
+    """Bytes that equal values always give (marshal's depend on how objects are shared)."""
+    return repr(value).encode("utf-8", "backslashreplace")
 
 
 def _sha256(data: bytes) -> str:
@@ -71,7 +76,7 @@ def memo_path(git_dir: str, run_key: tuple[Any, ...]) -> str | None:
     folder = os.path.join(parent, "replay")
     if os.path.islink(parent) or os.path.islink(folder):
         return None
-    return os.path.join(folder, f"{binascii.crc32(marshal.dumps(run_key)):08x}.run")
+    return os.path.join(folder, f"{binascii.crc32(_canonical(run_key)):08x}.run")
 
 
 def git_dir_of(rev_parse_output: bytes) -> str | None:

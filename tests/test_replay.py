@@ -279,3 +279,11 @@ def test_json_output_replayed_is_still_one_document(repo: Path) -> None:
     again = tool(repo, "--format", "json")
     assert again.replayed
     assert json.loads(again.out)["findings"]
+
+
+def test_where_a_recording_lives_does_not_depend_on_how_objects_are_shared() -> None:
+    fresh = "".join(["nix-", "tag"])
+    shared = ("nix-tag", "nix-tag")
+    apart = (fresh, "".join(["nix-", "tag"]))
+    assert shared == apart and marshal.dumps(shared) != marshal.dumps(apart)
+    assert replay.memo_path("/g", shared) == replay.memo_path("/g", apart)
