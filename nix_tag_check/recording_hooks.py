@@ -126,6 +126,7 @@ def _listdir(rec: Recorder, real: Wrapper) -> Wrapper:
 def _scandir(rec: Recorder, real: Wrapper) -> Wrapper:
     def scandir(path: Any = None) -> Any:
         entries = _listed(rec, "d", path, real)
+        rec.saw("d", path or ".", None)  # listed again at the end unless read through here
         return Listing(entries, lambda seen: rec.saw("d", path or ".", seen))
     return scandir
 
@@ -139,8 +140,8 @@ def _listed(rec: Recorder, op: str, path: Any, real: Wrapper) -> Any:
 
 
 class Listing:
-    """os.scandir's iterator, telling what it gave once it is exhausted (else the end of
-    the run lists the folder again)."""
+    """os.scandir's iterator, telling what it gave once it is exhausted (a listing left
+    unfinished is taken again at the end of the run)."""
 
     def __init__(self, entries: Any, done: Callable[[Summary], None]) -> None:
         self._entries, self._done = entries, done

@@ -287,3 +287,14 @@ def test_where_a_recording_lives_does_not_depend_on_how_objects_are_shared() -> 
     apart = (fresh, "".join(["nix-", "tag"]))
     assert shared == apart and marshal.dumps(shared) != marshal.dumps(apart)
     assert replay.memo_path("/g", shared) == replay.memo_path("/g", apart)
+
+
+def test_a_folder_listed_but_not_read_to_its_end_is_still_an_input(tmp_path: Path) -> None:
+    rec = recording.Recorder([])
+    rec.start()
+    try:
+        for _ in os.scandir(tmp_path):
+            break
+    finally:
+        rec.stop()
+    assert ("d", str(tmp_path), 0) in rec.seen
