@@ -343,6 +343,20 @@ def merged_pairs(mapping: Mapping, budget: list[int]) -> list[tuple[str, Node, N
     return [(name, key, value) for name, (key, value) in result.items()]
 
 
+def merged_values(mapping: Mapping, budget: list[int]) -> dict[str, Node]:
+    """Key -> resolved value of merged_pairs(); one pass when there is no merge key."""
+    values: dict[str, Node] = {}
+    for key, value in mapping.pairs:
+        key = resolve(key)
+        if not isinstance(key, Scalar):
+            continue
+        if key.value == "<<" and key.style == "":
+            return {name: resolve(value) for name, _, value in merged_pairs(mapping, budget)}
+        if key.value not in values:
+            values[key.value] = resolve(value)
+    return values
+
+
 # What YAML (libyaml) takes for a line break: marks count lines by these, so must we.
 BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 

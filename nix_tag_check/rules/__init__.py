@@ -13,7 +13,6 @@ hold a second image's tag). Findings come out in text order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
 
 from .. import yaml_tree as yt
@@ -29,50 +28,57 @@ def run(
     text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected]
 ) -> list[Finding]:
     """Every reference to a configured image in a parsed manifest (raises ScanError)."""
-    ctx = Context(text, expected, global_registries=helm_values.global_registries(roots))
+    ctx = Context(text, expected, roots, global_registries=helm_values.global_registries(roots))
     kustomization_file = path.replace("\\", "/").rsplit("/", 1)[-1] in kustomize.FILES
     findings: list[Finding] = []
     for root in roots:
         findings.extend(kustomize.check(ctx, root, kustomization_file))
-    for mapping in _index(ctx, roots):
+    for mapping in _mappings(ctx, roots):
         keys = ctx.merged(mapping)
         chart_image = helm_values.names_an_image(keys)
         for key, value in _own_pairs(mapping):
             if not (chart_image and key.value == "image"):  # a repository beside `tag:`
-                findings.extend(image_key.check(ctx, key, value))
-        findings.extend(helm_values.check(ctx, keys))
+                found = image_key.check(ctx, key, value)
+                if found is not None:
+                    findings.append(found)
+        found = helm_values.check(ctx, keys)
+        if found is not None:
+            findings.append(found)
     findings.extend(marker.check(ctx))
     pragma.apply(ctx, findings)
     findings.sort(key=lambda f: (f.line, f.column))
     return findings
 
 
-def _index(ctx: Context, roots: list[yt.Node]) -> list[yt.Mapping]:
-    """Walk every node once: note flow membership and scalars; return the mappings."""
-    keys: set[int] = set()
+_COLLECTIONS = (yt.Mapping, yt.Sequence)
+
+
+def _mappings(ctx: Context, roots: list[yt.Node]) -> list[yt.Mapping]:
+    """Every mapping in document order (aliases not followed); note flow membership."""
     mappings: list[yt.Mapping] = []
-    for node in yt.walk(roots):
+    todo = [node for node in reversed(roots) if type(node) in _COLLECTIONS]
+    while todo:
+        node = todo.pop()
         if isinstance(node, yt.Mapping):
-            keys.update(id(key) for key, _ in node.pairs)
-            ctx.tag_of.update((id(v), node) for k, v in node.pairs
-                              if isinstance(k, yt.Scalar) and k.value == "tag")
             mappings.append(node)
             if node.flow:
                 ctx.in_flow.update(id(value) for _, value in node.pairs)
+            for key, value in reversed(node.pairs):
+                if type(value) in _COLLECTIONS:
+                    todo.append(value)
+                if type(key) in _COLLECTIONS:
+                    todo.append(key)
         elif isinstance(node, yt.Sequence):
             if node.flow:
                 ctx.in_flow.update(id(item) for item in node.items)
-        elif isinstance(node, yt.Scalar):
-            ctx.scalars.append(node)
-            if id(node) not in keys:
-                ctx.values_by_line.setdefault(node.line, []).append(node)
-    ctx.scalars.sort(key=lambda s: s.start)  # scalars never overlap
+            todo.extend(item for item in reversed(node.items) if type(item) in _COLLECTIONS)
     return mappings
 
 
-def _own_pairs(mapping: yt.Mapping) -> Iterator[tuple[yt.Scalar, yt.Node]]:
+def _own_pairs(mapping: yt.Mapping) -> list[tuple[yt.Scalar, yt.Node]]:
     """The mapping's scalar keys and their values; a key written twice is an error."""
     seen: set[str] = set()
+    pairs = []
     for key, value in mapping.pairs:
         key = yt.resolve(key)
         if not isinstance(key, yt.Scalar):
@@ -80,4 +86,5 @@ def _own_pairs(mapping: yt.Mapping) -> Iterator[tuple[yt.Scalar, yt.Node]]:
         if key.value in seen:  # as ruamel.yaml's loaders do: which one would count?
             raise ScanError(f"duplicate key {key.value!r}", key.line + 1, key.column + 1)
         seen.add(key.value)
-        yield key, value
+        pairs.append((key, value))
+    return pairs

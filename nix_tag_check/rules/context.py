@@ -59,32 +59,66 @@ class Finding:
 
 
 @dataclass
+class Scalars:
+    """Where a manifest's scalars stand: what comments (markers, pragmas) are checked against.
+
+    Built only for a text that has such a comment: most manifests have none.
+    """
+
+    scalars: list[yt.Scalar]  # every scalar, by offset
+    starts: list[int]  # their offsets
+    values_by_line: dict[int, list[yt.Scalar]]  # not keys, in document order
+    tag_of: dict[int, yt.Mapping]  # `tag:` value -> its mapping
+
+    @classmethod
+    def of(cls, roots: list[yt.Node]) -> Scalars:
+        keys: set[int] = set()
+        found = cls([], [], {}, {})
+        for node in yt.walk(roots):
+            if isinstance(node, yt.Mapping):
+                keys.update(id(key) for key, _ in node.pairs)
+                found.tag_of.update((id(v), node) for k, v in node.pairs
+                                    if isinstance(k, yt.Scalar) and k.value == "tag")
+            elif isinstance(node, yt.Scalar):
+                found.scalars.append(node)
+                if id(node) not in keys:
+                    found.values_by_line.setdefault(node.line, []).append(node)
+        found.scalars.sort(key=lambda s: s.start)  # scalars never overlap
+        found.starts = [s.start for s in found.scalars]
+        return found
+
+
+@dataclass
 class Context:
     """One manifest's text and tree facts, shared by the rules of one scan."""
 
     text: str
     expected: MappingABC[Repository, Expected]
+    roots: list[yt.Node] = field(default_factory=list)
     claimed: dict[int, str] = field(default_factory=dict)  # scalar -> image reported for
     budget: list[int] = field(default_factory=lambda: [MERGE_BUDGET])  # merge-key work
     in_flow: set[int] = field(default_factory=set)  # nodes written inside [...] or {...}
-    scalars: list[yt.Scalar] = field(default_factory=list)  # every scalar, by offset
-    values_by_line: dict[int, list[yt.Scalar]] = field(default_factory=dict)  # not keys
-    tag_of: dict[int, yt.Mapping] = field(default_factory=dict)  # `tag:` value -> its mapping
     global_registries: tuple[str, ...] = ()  # a chart's registries for every image
     lines: yt.LineIndex = field(init=False)
+    _scalars: Scalars | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.lines = yt.LineIndex(self.text)
 
+    @property
+    def scalars(self) -> Scalars:
+        if self._scalars is None:
+            self._scalars = Scalars.of(self.roots)
+        return self._scalars
+
     def comments(self, pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
         """Matches of `pattern` that start a comment (a `#` inside a scalar is text)."""
-        starts = [s.start for s in self.scalars]
         for match in pattern.finditer(self.text):
             hash_at = match.start()
             if hash_at > 0 and not self.text[hash_at - 1].isspace():
                 continue
-            before = bisect.bisect_right(starts, hash_at) - 1
-            if before >= 0 and self.scalars[before].end > hash_at:
+            before = bisect.bisect_right(self.scalars.starts, hash_at) - 1
+            if before >= 0 and self.scalars.scalars[before].end > hash_at:
                 continue  # inside a scalar (a script, a quoted string): text, not a comment
             yield match
 
@@ -97,8 +131,7 @@ class Context:
 
     def merged(self, mapping: yt.Mapping) -> dict[str, yt.Node]:
         """Key -> resolved value, merge keys applied."""
-        return {name: yt.resolve(value)
-                for name, _, value in yt.merged_pairs(mapping, self.budget)}
+        return yt.merged_values(mapping, self.budget)
 
     def taken(self, node: yt.Scalar, exp: Expected) -> bool:
         """Whether the scalar was reported already; one scalar cannot hold two images' tags."""

@@ -11,8 +11,6 @@ file and schema have it, and every chart reads an empty string as "no digest".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from .. import edits
 from .. import yaml_tree as yt
 from ..errors import ScanError
@@ -131,25 +129,27 @@ def unpin(ctx: Context, item: Finding, digests: list[yt.Scalar]) -> list[edits.E
     return [edits.empty_scalar(ctx.text, node) for node in digests]
 
 
-def check(ctx: Context, keys: dict[str, yt.Node]) -> Iterator[Finding]:
+def check(ctx: Context, keys: dict[str, yt.Node]) -> Finding | None:
     """`keys`: the mapping's merged keys (merge keys can bring any of these in)."""
-    tag, repository = keys.get("tag"), _repository(keys)
-    if not isinstance(tag, yt.Scalar) or repository is None:
-        return
+    tag = keys.get("tag")
+    if not isinstance(tag, yt.Scalar):
+        return None
+    repository = _repository(keys)
+    if repository is None:
+        return None
     named = _image(ctx, keys, *repository)
     if named is None:
-        return
+        return None
     exp, tagged = named
     if tagged:
-        yield _tagged(ctx, *repository, tag, exp)
-        return
+        return _tagged(ctx, *repository, tag, exp)
     fresh_tag = not ctx.taken(tag, exp)
     digests = pinned_digests(ctx, keys, exp)
     if not fresh_tag and not digests:
-        return  # reported where the shared tag was first found
+        return None  # reported where the shared tag was first found
     found = tag.value or None
     item = ctx.finding(tag if fresh_tag else digests[0], exp, found, "helm")
     retag = fresh_tag and found != exp.tag
     ctx.fix(item, lambda: ([edits.set_scalar(ctx.text, tag, exp.tag)] if retag else [])
             + unpin(ctx, item, digests))
-    yield item
+    return item

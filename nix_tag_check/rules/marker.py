@@ -63,7 +63,8 @@ def _marked(ctx: Context, match: re.Match[str]) -> tuple[yt.Scalar, Expected]:
         raise ScanError(f"marker names {match['name']}, which is not a configured image "
                         f"(configured: {configured}): configure it, or fix the marker",
                         line + 1, column)
-    candidates = [s for s in ctx.values_by_line.get(line, ()) if s.end <= match.start()]
+    candidates = [s for s in ctx.scalars.values_by_line.get(line, ())
+                  if s.end <= match.start()]
     if not candidates:
         raise ScanError(f"marker for {match['name']} has no value on its line", line + 1, column)
     return candidates[-1], exp
@@ -80,7 +81,7 @@ def _finding(ctx: Context, node: yt.Scalar, exp: Expected) -> Finding:
         raise ScanError(f"value marked for {exp.name} is neither a reference to it nor a tag",
                         node.line + 1, node.column + 1)
     item = ctx.finding(node, exp, node.value, "marker")
-    mapping = ctx.tag_of.get(id(node))  # a chart's `tag:`: a digest beside it would win
+    mapping = ctx.scalars.tag_of.get(id(node))  # a chart's `tag:`: a digest beside it would win
     digests = [] if mapping is None else helm_values.pinned_digests(
         ctx, ctx.merged(mapping), exp)
     retag = node.value != exp.tag
