@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -83,8 +83,8 @@ def resolve(node: Node) -> Node:
     return node
 
 
-def _c_events(body: str) -> Iterator[Any] | None:
-    """Parser events from libyaml (ruamel.yaml.clib), driven directly; None without it.
+def _c_parser(body: str) -> Any | None:
+    """libyaml's parser (ruamel.yaml.clib), driven directly; None without it.
 
     YAML().parse() would build a loader class per call and keep a record of every
     document it ever parsed.
@@ -93,18 +93,7 @@ def _c_events(body: str) -> Iterator[Any] | None:
         from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]  # not re-exported
     except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
         return None
-    return _drive(CParser(body))
-
-
-def _drive(parser: Any) -> Iterator[Any]:
-    try:
-        get = parser.get_event
-        event = get()
-        while event is not None:
-            yield event
-            event = get()
-    finally:
-        parser.dispose()
+    return CParser(body)
 
 
 def _pure_events(body: str) -> Iterator[Any]:
@@ -165,13 +154,16 @@ def parse(text: str, max_depth: int = MAX_DEPTH) -> list[Node]:
     _refuse_surrogates(body, skip)
     c_error: YAMLError | None = None
     try:
-        events = _c_events(body)
-        if events is not None:
+        parser = _c_parser(body)
+        if parser is not None:
             try:
-                return _documents(events, body, skip, max_depth)
+                return _documents(parser.get_event, body, skip, max_depth)
             except YAMLError as exc:  # perhaps YAML 1.2 that libyaml does not know
                 c_error = exc
-        return _documents(_pure_events(body), body, skip, max_depth)
+            finally:
+                parser.dispose()
+        events = _pure_events(body)
+        return _documents(lambda: next(events, None), body, skip, max_depth)
     except YAMLError as exc:
         raise _error(exc) from None
     except AssertionError:  # the pure parser's own checks (`%YAML 1.3`): libyaml's word
@@ -221,35 +213,37 @@ def _scalar(event: Any, body: str, skip: int) -> Scalar:
                   event.style or "")
 
 
-def _documents(events: Iterator[Any], body: str, skip: int, max_depth: int) -> list[Node]:
-    """The tree of each document, from parser events; the hot loop of every scan."""
+def _documents(
+    get: Callable[[], Any], body: str, skip: int, max_depth: int
+) -> list[Node]:
+    """The tree of each document, from parser events (`get` gives None after the last);
+    the hot loop of every scan."""
     from ruamel.yaml import events as ev
 
     scalar_event, alias_event = ev.ScalarEvent, ev.AliasEvent
     mapping_start, sequence_start = ev.MappingStartEvent, ev.SequenceStartEvent
     ends = (ev.MappingEndEvent, ev.SequenceEndEvent)
+    # ruamel.yaml >= 0.17.22 keeps the tag in `ctag` (`tag` makes a string of it, a call
+    # per scalar): None in one is None in the other.
+    tag = "ctag" if "ctag" in getattr(scalar_event, "__slots__", ()) else "tag"
     roots: list[Node] = []
     anchors: dict[str, Node] = {}
     stack: list[Any] = []  # open collections
     pending: list[Node | None] = []  # per open collection: a key waiting for its value
     top: Any = None
-    for event in events:
+    event = get()
+    while event is not None:
         kind = type(event)
         node: Node
         if kind is scalar_event:
-            node = _scalar(event, body, skip)
-            if node.anchor is not None:
-                anchors[node.anchor] = node
+            if event.anchor is None and getattr(event, tag) is None:  # no properties
+                mark = event.start_mark
+                node = Scalar(mark.index + skip, mark.line, mark.column, None, event.value,
+                              event.end_mark.index + skip, event.style or "")
+            else:
+                node = _scalar(event, body, skip)
         elif kind is mapping_start or kind is sequence_start:
-            mark = event.start_mark
-            node = (Mapping if kind is mapping_start else Sequence)(
-                mark.index + skip, mark.line, mark.column, event.anchor, bool(event.flow_style))
-            if event.anchor is not None:
-                anchors[event.anchor] = node
-            if len(stack) >= max_depth:
-                raise YamlSyntaxError(
-                    f"nesting deeper than {max_depth} levels", mark.line + 1, mark.column + 1
-                )
+            node = _collection(event, kind is mapping_start, skip, len(stack), max_depth)
         elif kind in ends:
             done = stack.pop()
             pending.pop()
@@ -258,15 +252,19 @@ def _documents(events: Iterator[Any], body: str, skip: int, max_depth: int) -> l
             top = stack[-1] if stack else None
             if top is None:
                 roots.append(done)
+            event = get()
             continue
         elif kind is alias_event:
             node = _alias(event, anchors, skip)
         else:
             if kind is ev.DocumentStartEvent:
                 anchors = {}
+            event = get()
             continue
+        if node.anchor is not None and kind is not alias_event:
+            anchors[node.anchor] = node
         if top is None:
-            if not isinstance(node, (Mapping, Sequence)):
+            if kind is scalar_event or kind is alias_event:
                 roots.append(node)
         elif type(top) is Mapping:
             key = pending[-1]
@@ -277,11 +275,23 @@ def _documents(events: Iterator[Any], body: str, skip: int, max_depth: int) -> l
                 pending[-1] = None
         else:
             top.items.append(node)
-        if isinstance(node, (Mapping, Sequence)):
+        if kind is mapping_start or kind is sequence_start:
             stack.append(node)
             pending.append(None)
             top = node
+        event = get()
     return roots
+
+
+def _collection(event: Any, mapping: bool, skip: int, depth: int, max_depth: int) -> Node:
+    """An empty mapping or sequence at its start event (its items come with later events)."""
+    mark = event.start_mark
+    if depth >= max_depth:
+        raise YamlSyntaxError(
+            f"nesting deeper than {max_depth} levels", mark.line + 1, mark.column + 1
+        )
+    return (Mapping if mapping else Sequence)(
+        mark.index + skip, mark.line, mark.column, event.anchor, bool(event.flow_style))
 
 
 def _alias(event: Any, anchors: dict[str, Node], skip: int) -> Alias:
