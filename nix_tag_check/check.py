@@ -8,6 +8,7 @@ same file in one run: each file is parsed at most once, unless a fix needs its t
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import stat
 from collections.abc import Sequence
@@ -137,6 +138,7 @@ _ERRORS: dict[str, type[errors.LocatedError]] = {
 # why --fix cannot rewrite it (message, line, column) and whether it is stale.
 _FIELDS = [f.name for f in dataclasses.fields(scan.Finding)]
 REPORTED = tuple(name for name in _FIELDS if name not in ("edits", "restored_stale", "unfixable"))
+_reported = operator.attrgetter(*REPORTED)
 # How many of them lead the dataclass's own fields: those are restored by position.
 _LEADING = next((i for i, name in enumerate(REPORTED) if _FIELDS[i] != name), len(REPORTED))
 
@@ -148,7 +150,7 @@ def _outcome(analysis: Analysis) -> scan_cache.Outcome:
         name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
         return ["error", name, error.message, error.line, error.column]
     return ["findings", [
-        [*(getattr(f, name) for name in REPORTED),
+        [*_reported(f),
          None if f.unfixable is None else [f.unfixable.message, f.unfixable.line,
                                            f.unfixable.column],
          f.stale]

@@ -99,7 +99,7 @@ class ScanCache:
     def record(self, real: str, st: os.stat_result, raw: bytes, outcome: Outcome,
                started_ns: int) -> None:
         """What scanning `raw` (read after `st` was taken, at `started_ns`) gave."""
-        text = json.dumps(outcome, separators=(",", ":"))
+        text = _ENCODER.encode(outcome)
         self.records[real] = f"{_trusted_identity(st, started_ns)} {digest(raw)} {text}"
         self.seen.add(real)
         self.changed = True
@@ -137,6 +137,7 @@ def _trusted_identity(st: os.stat_result, started_ns: int) -> str:
 
 
 _DECODER = json.JSONDecoder()
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps(...) would make one per call
 
 
 def _outcome(text: str) -> Outcome | None:
