@@ -189,7 +189,7 @@ def _scan_cache_file(config: cfg.Config, tree: files.GitTree | None) -> str | No
     import hashlib
 
     name = hashlib.sha256(f"{config.path}\0{config.root}".encode()).hexdigest()[:16]
-    return os.path.join(folder, f"{name}.json")
+    return os.path.join(folder, f"{name}.scan")
 
 
 def expected_tags(

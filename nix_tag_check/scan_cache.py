@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 from . import __version__, atomic
 
-FORMAT = 2
+FORMAT = 3
 RACY_NS = 2_000_000_000  # FAT's timestamps are 2 s apart; everything else is finer
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
@@ -31,6 +32,10 @@ Outcome = list[Any]
 # One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
 # record is one object, not the two dozen of a parsed list, so 50,000 of them stay small.
 Record = str
+# The file: a header, then each file's real path and its record, all separated by NULs
+# (no path and no record holds one). Not JSON: a split reads 10,000 records in a third of
+# json.load's time, and a join writes them in a tenth of json.dumps's.
+SEPARATOR = "\0"
 
 
 def identity(st: os.stat_result) -> list[int]:
@@ -80,7 +85,10 @@ class ScanCache:
         if record is None:
             return None
         self.seen.add(real)
-        ident, recorded_digest, outcome = record.split(" ", 2)
+        parts = record.split(" ", 2)
+        if len(parts) != 3:
+            return None  # not ours
+        ident, recorded_digest, outcome = parts
         if ident == _identity_text(st):
             return _outcome(outcome)
         try:
@@ -118,11 +126,11 @@ class ScanCache:
             self.changed = True
         if not self.changed:
             return  # the file on disk says the same
-        data = json.dumps({"format": FORMAT, "key": self.key, "records": self.records},
-                          separators=(",", ":"))  # dumps: json's C encoder
+        parts = [_header(self.key), *itertools.chain.from_iterable(self.records.items())]
+        data = SEPARATOR.join(parts).encode("utf-8", "surrogatepass")  # any path, as it was
         with contextlib.suppress(OSError):  # not saving only costs the next run its parsing
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            atomic.write_then_rename(self.path, data.encode(), prefix="scan-", suffix=".tmp")
+            atomic.write_then_rename(self.path, data, prefix="scan-", suffix=".tmp")
 
 
 def _identity_text(st: os.stat_result) -> str:
@@ -148,16 +156,16 @@ def _outcome(text: str) -> Outcome | None:
     return outcome if isinstance(outcome, list) and end == len(text) else None
 
 
+def _header(cache_key: str) -> str:
+    return f"nix-tag-check scan cache {FORMAT} {cache_key}"
+
+
 def _load(path: str, cache_key: str) -> dict[str, Record]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if data["format"] != FORMAT or data["key"] != cache_key:
-            return {}
-        records = data["records"]
-        if not isinstance(records, dict):
-            return {}
-        return {real: record for real, record in records.items()
-                if isinstance(record, str) and record.count(" ") >= 2}
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(path, "rb") as handle:
+            parts = handle.read().decode("utf-8", "surrogatepass").split(SEPARATOR)
+    except (OSError, ValueError):
         return {}
+    if parts[0] != _header(cache_key) or len(parts) % 2 != 1:
+        return {}
+    return dict(zip(parts[1::2], parts[2::2], strict=True))

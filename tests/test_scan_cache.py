@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -167,24 +166,57 @@ def test_new_expected_tag_reads_every_manifest_again(folder: Path, parses: Parse
     assert parses.take() == ["a.yaml", "a.yaml"]
 
 
-@pytest.mark.parametrize("content", ["", "{", '{"format": 2, "key": 1}', "[]",
-                                     '{"format": 2, "key": 1, "records": {"a": [1, 2, 3]}}'])
+def records(folder: Path) -> tuple[str, dict[str, str]]:
+    """The cache file's header and records (a path, then its record, NUL-separated)."""
+    header, *parts = (folder / "cache.json").read_bytes().decode("utf-8", "surrogatepass") \
+        .split("\0")
+    return header, dict(zip(parts[::2], parts[1::2], strict=True))
+
+
+def write_records(folder: Path, header: str, found: dict[str, str]) -> None:
+    parts = [header, *(part for pair in found.items() for part in pair)]
+    (folder / "cache.json").write_bytes("\0".join(parts).encode("utf-8", "surrogatepass"))
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b'{"format": 2, "key": 1, "records": {}}',
+                                     b"nix-tag-check scan cache 3 x", b"\xff\0a\0b",
+                                     b"nix-tag-check scan cache 3 x\0/a.yaml"])
 def test_unreadable_cache_file_is_an_empty_one(folder: Path, parses: Parses,
-                                               content: str) -> None:
-    (folder / "cache.json").write_text(content)
+                                               content: bytes) -> None:
+    (folder / "cache.json").write_bytes(content)
     assert run(folder, "a.yaml") == [("a.yaml", STALE_A, True)]
     assert parses.take() == ["a.yaml"]
 
 
+@pytest.mark.parametrize("record", ["", "garbage", "- x", "- x [", '- x ["findings",[[1]]]'])
+@pytest.mark.usefixtures("later")
+def test_a_record_that_is_not_ours_is_parsed_anew(folder: Path, parses: Parses,
+                                                  record: str) -> None:
+    run(folder, "a.yaml")
+    header, found = records(folder)
+    (name,) = [name for name in found if name.endswith("a.yaml")]
+    write_records(folder, header, {**found, name: record})
+    assert run(folder, "a.yaml") == [("a.yaml", STALE_A, True)]
+    assert parses.take() == ["a.yaml", "a.yaml"]
+
+
 def test_tampered_record_for_other_content_is_not_used(folder: Path, parses: Parses) -> None:
     run(folder, "a.yaml")
-    data = json.loads((folder / "cache.json").read_text())
-    (name,) = [name for name in data["records"] if name.endswith("a.yaml")]
-    ident, digest, _ = data["records"][name].split(" ", 2)
-    data["records"][name] = f'{ident} {digest} ["none"]'
-    (folder / "cache.json").write_text(json.dumps(data))
+    header, found = records(folder)
+    (name,) = [name for name in found if name.endswith("a.yaml")]
+    ident, digest, _ = found[name].split(" ", 2)
+    write_records(folder, header, {**found, name: f'{ident} {digest} ["none"]'})
     (folder / "a.yaml").write_text(manifest(STALE_B))
     assert run(folder, "a.yaml") == [("a.yaml", STALE_B, True)]
+
+
+@pytest.mark.usefixtures("later")
+def test_a_file_name_that_is_not_utf8_is_remembered(folder: Path, parses: Parses) -> None:
+    name = os.fsdecode(b"caf\xe9.yaml")
+    (folder / name).write_text(manifest(STALE_A))
+    run(folder, name)
+    assert run(folder, name) == [(name, STALE_A, True)]
+    assert parses.take() == [name]
 
 
 # --- through main(), with real Nix ---------------------------------------------------------
@@ -246,8 +278,7 @@ def test_a_run_that_finds_nothing_changed_does_not_write_the_cache(folder: Path)
 def test_records_of_files_no_longer_checked_are_dropped(folder: Path) -> None:
     run(folder, "a.yaml", "other.yaml")
     run(folder, "other.yaml")
-    records = json.loads((folder / "cache.json").read_text())["records"]
-    assert [os.path.basename(name) for name in records] == ["other.yaml"]
+    assert [os.path.basename(name) for name in records(folder)[1]] == ["other.yaml"]
 
 
 def test_changed_scanning_code_reads_every_manifest_again(
