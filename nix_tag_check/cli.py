@@ -323,7 +323,7 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     for item in evaluated:
         out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
     stale = False
-    paths = files.distinct(selection.paths, boundary)
+    paths = files.distinct(selection.paths, boundary, selection.links)
     referenced: set[str] = set()
     scanned: list[tuple[str, list[scan.Finding]]] = []
     places: list[registry_gate.Place] = []
