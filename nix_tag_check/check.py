@@ -77,7 +77,7 @@ class Checker:
         restored = _restore(outcome) if outcome is not None else None
         if restored is not None and not (need_edits and restored.stale):
             return restored
-        analysis = self._analyse(path)
+        analysis = self._analyse(path, (real, st))
         self._remember(real, st, analysis, started)
         return analysis
 
@@ -106,9 +106,10 @@ class Checker:
         if self.memory is not None:
             self.memory.save(keep_unseen)
 
-    def _analyse(self, path: str) -> Analysis:
+    def _analyse(self, path: str, known: tuple[str, os.stat_result] | None = None) -> Analysis:
+        """A fresh scan of the file (`known`: its real path and stat, just taken)."""
         try:
-            manifest = files.read(path, self.boundary, self.needles, self.max_file_size)
+            manifest = files.read(path, self.boundary, self.needles, self.max_file_size, known)
         except FileProblem as exc:
             return Analysis(None, error=exc)
         if manifest is None:

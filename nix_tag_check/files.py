@@ -327,16 +327,17 @@ def _text_position(before: str) -> tuple[int, int]:
     return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
 
 
-def read(path: str, boundary: str, needles: Sequence[str], max_size: int) -> Manifest | None:
+def read(
+    path: str, boundary: str, needles: Sequence[str], max_size: int,
+    known: tuple[str, os.stat_result] | None = None,
+) -> Manifest | None:
     """The manifest's text, None when it cannot reference any image (never parsed then).
 
-    A file that mentions an image but cannot be handled safely is a FileProblem.
+    A file that mentions an image but cannot be handled safely is a FileProblem. `known`:
+    the real file behind `path` and its stat, when the caller has just taken them.
     """
-    if not os.path.lexists(path):
-        raise FileProblem("no such file")
-    real = resolve_target(path, boundary)
+    real, st = _locate(path, boundary) if known is None else known
     try:
-        st = os.stat(real)
         if not stat.S_ISREG(st.st_mode):
             return None  # a folder, a device, a FIFO: nothing to check, nothing to block on
         size = st.st_size
@@ -355,3 +356,14 @@ def read(path: str, boundary: str, needles: Sequence[str], max_size: int) -> Man
         return None
     text, codec = _decode(raw)
     return Manifest(real, raw, text, codec)
+
+
+def _locate(path: str, boundary: str) -> tuple[str, os.stat_result]:
+    """The real file behind `path` and its stat (raises FileProblem)."""
+    if not os.path.lexists(path):
+        raise FileProblem("no such file")
+    real = resolve_target(path, boundary)
+    try:
+        return real, os.stat(real)
+    except OSError as exc:
+        raise FileProblem(f"cannot read: {exc.strerror}") from None

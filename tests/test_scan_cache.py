@@ -36,8 +36,9 @@ class Parses:
         self.paths: list[str] = []
         real = check.Checker._analyse
 
-        def counting(checker: check.Checker, path: str) -> check.Analysis:
-            analysis = real(checker, path)
+        def counting(checker: check.Checker, path: str,
+                     known: tuple[str, os.stat_result] | None = None) -> check.Analysis:
+            analysis = real(checker, path, known)
             if analysis.manifest is not None:
                 self.paths.append(os.path.basename(path))
             return analysis
