@@ -263,6 +263,9 @@ def mutated(draw: DRAW) -> tuple[str, str]:
 @example(("kustomize.yaml", SOURCES["kustomize.yaml"].replace("\n", "\r")))
 @example(("tagless.yaml", SOURCES["tagless.yaml"].replace(": ghcr", ": &z0 ghcr")))
 @example(("kustomize.yaml", SOURCES["kustomize.yaml"].replace("digest: sha", "digest: &z0 sha")))
+@example(("helm_values.yaml", SOURCES["helm_values.yaml"].replace(
+    "repository: ghcr.io/acme/api\n",
+    "repository: ghcr.io/acme/api  # nix-tag-check: ghcr.io/acme/api\n")))
 @example(("anchors.yaml", SOURCES["anchors.yaml"].replace("*hello-image", "*z0")))
 @example(("flow_style.yaml", SOURCES["flow_style.yaml"].replace("'ghcr.io/acme/api'",
                                                                 "ghcr.io/acme/api")))

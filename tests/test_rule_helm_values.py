@@ -37,6 +37,11 @@ D = f"sha256:{HEX}"
     ("registry: ghcr.io\nimage: acme/api\ntag: old\n",
      "registry: ghcr.io\nimage: acme/api\ntag: a2\n"),
     ("image: ghcr.io/acme/api\ntag: old\n", "image: ghcr.io/acme/api\ntag: a2\n"),
+    # a marker on the repository's (or registry's) line: only `tag:` is written
+    ("repository: ghcr.io/acme/api  # nix-tag-check: ghcr.io/acme/api\ntag: ''\n",
+     "repository: ghcr.io/acme/api  # nix-tag-check: ghcr.io/acme/api\ntag: 'a2'\n"),
+    ("registry: ghcr.io  # nix-tag-check: ghcr.io/acme/api\nrepository: acme/api\ntag: old\n",
+     "registry: ghcr.io  # nix-tag-check: ghcr.io/acme/api\nrepository: acme/api\ntag: a2\n"),
     ("- {image: 'ghcr.io/acme/api', tag: '9.1'}\n", "- {image: 'ghcr.io/acme/api', tag: 'a2'}\n"),
     ("name: ghcr.io/acme/api\ntag: old\n", "name: ghcr.io/acme/api\ntag: a2\n"),
     ("image: ghcr.io/acme/api\ntag:\n", "image: ghcr.io/acme/api\ntag: a2\n"),

@@ -89,6 +89,16 @@ def _image(
     return None
 
 
+def _claim_names(ctx: Context, keys: dict[str, yt.Node], repository: yt.Scalar,
+                 exp: Expected) -> None:
+    """The repository and registry name the image; only `tag:` holds its tag. Claimed, a
+    marker on their line cannot write a tag into them (a chart would render it twice)."""
+    for node in (repository, keys.get("registry")):
+        if isinstance(node, yt.Scalar):
+            ctx.taken(node, exp)  # another image's already: an error
+            ctx.claimed[id(node)] = exp.name
+
+
 def _tagged(ctx: Context, key: str, node: yt.Scalar, tag: yt.Scalar, exp: Expected) -> Finding:
     """`image: repo:v1` beside `tag: v2`: a chart renders `repo:v1:v2`; never guessed at."""
     item = ctx.finding(node, exp, tag.value or None, "helm")
@@ -143,6 +153,7 @@ def check(ctx: Context, keys: dict[str, yt.Node]) -> Finding | None:
     exp, tagged = named
     if tagged:
         return _tagged(ctx, *repository, tag, exp)
+    _claim_names(ctx, keys, repository[1], exp)
     fresh_tag = not ctx.taken(tag, exp)
     digests = pinned_digests(ctx, keys, exp)
     if not fresh_tag and not digests:
