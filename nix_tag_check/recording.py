@@ -83,7 +83,7 @@ class Recorder:
 
     def saw(self, op: str, path: Any, value: Summary, arg: int = 0) -> None:
         """Note a look at `path`; the same look seeing something else later: not replayable."""
-        where = absolute(path)
+        where = path if type(path) is str and path.startswith("/") else absolute(path)
         if where is None:
             self.refused = True
             return
@@ -118,8 +118,6 @@ def _store(recorder: Recorder, status: int) -> None:
     if path is None or any(_inside(write, own) is False for write in recorder.writes):
         return
     deps = _dependencies(recorder, own)
-    if deps is None:
-        return
     memo = (replay.FORMAT, recorder.key, tuple(deps), tuple(recorder.gits),
             tuple(recorder.output), status)
     _write(path, marshal.dumps(memo), lambda cutoff: _settled(deps, cutoff), recorder.started_ns)
@@ -148,23 +146,20 @@ def _inside(path: str, folders: tuple[str, ...]) -> bool:
     return path.startswith(folders) or path + os.sep in folders
 
 
-def _dependencies(recorder: Recorder, own: tuple[str, ...]) -> list[tuple[Any, ...]] | None:
-    """Every look of the run as it is now, the tool's own module files included; None when
-    one of them changed since the run took it."""
+def _dependencies(recorder: Recorder, own: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Every look of the run as the run saw it, and the tool's own module files as they are.
+
+    A look is kept as first seen: a file that changes later no longer matches it, and the
+    replay runs the check for real; one that changed between the start and the look is
+    caught by _settled.
+    """
     seen = dict(recorder.seen)
     for module in list(sys.modules.values()):
         name = getattr(module, "__file__", None)
         if isinstance(name, str):
             seen.setdefault(("s", name, 0), None)
-    deps = []
-    for (op, path, arg), then in seen.items():
-        if _inside(path, own):
-            continue
-        now = replay.summary(op, path, arg)
-        if then is not None and now != then:
-            return None
-        deps.append((op, path, arg, now))
-    return deps
+    return [(op, path, arg, replay.summary(op, path, arg) if then is None else then)
+            for (op, path, arg), then in seen.items() if not _inside(path, own)]
 
 
 def _settled(deps: Sequence[tuple[Any, ...]], cutoff: int) -> bool:

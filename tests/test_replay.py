@@ -249,20 +249,31 @@ def test_a_whole_second_ctime_is_not_settled_within_two_seconds() -> None:
     assert recording._settled([fine], 10**9 * 101)
 
 
-def test_a_folder_listed_and_changed_during_the_run_is_not_recorded(tmp_path: Path) -> None:
+def test_a_folder_changed_after_it_was_listed_keeps_the_listing_the_run_saw(
+        tmp_path: Path) -> None:
     rec = recording.Recorder([])
     rec.saw("d", str(tmp_path), replay.summary("d", str(tmp_path)))
     (tmp_path / "new").write_text("")
-    assert recording._dependencies(rec, ()) is None
+    [(_, _, _, kept)] = recording._dependencies(rec, _modules())
+    assert kept == () and replay.summary("d", str(tmp_path)) != kept
 
 
-def test_a_look_that_changed_during_the_run_is_not_recorded(tmp_path: Path) -> None:
+def test_a_file_changed_after_it_was_read_keeps_the_identity_the_run_saw(
+        tmp_path: Path) -> None:
     path = tmp_path / "a.yaml"
     path.write_text("a: 1\n")
     rec = recording.Recorder([])
     rec.saw("s", str(path), replay.identity(path.stat()))
+    first = replay.identity(path.stat())
     path.write_text("a: 22\n")
-    assert recording._dependencies(rec, ()) is None
+    [(_, _, _, kept)] = recording._dependencies(rec, _modules())
+    assert kept == first != replay.summary("s", str(path))
+
+
+def _modules() -> tuple[str, ...]:
+    """Every folder a loaded module lives in: left out, only the test's own looks remain."""
+    return tuple({os.path.dirname(f) + os.sep for m in list(sys.modules.values())
+                  if isinstance(f := getattr(m, "__file__", None), str)})
 
 
 def test_recordings_are_kept_to_a_bound(tmp_path: Path) -> None:
