@@ -117,7 +117,7 @@ def _store(recorder: Recorder, status: int) -> None:
     own = _own_folders(recorder)
     if path is None or any(_inside(write, own) is False for write in recorder.writes):
         return
-    deps = _dependencies(recorder, own)
+    deps = _dependencies(recorder, frozenset(recorder.writes))
     memo = (replay.FORMAT, recorder.key, tuple(deps), tuple(recorder.gits),
             tuple(recorder.output), status)
     _write(path, marshal.dumps(memo), lambda cutoff: _settled(deps, cutoff), recorder.started_ns)
@@ -146,12 +146,13 @@ def _inside(path: str, folders: tuple[str, ...]) -> bool:
     return path.startswith(folders) or path + os.sep in folders
 
 
-def _dependencies(recorder: Recorder, own: tuple[str, ...]) -> list[tuple[Any, ...]]:
+def _dependencies(recorder: Recorder, written: frozenset[str]) -> list[tuple[Any, ...]]:
     """Every look of the run as the run saw it, and the tool's own module files as they are.
 
     A look is kept as first seen: a file that changes later no longer matches it, and the
     replay runs the check for real; one that changed between the start and the look is
-    caught by _settled.
+    caught by _settled. What the run wrote itself (its caches) is no input; a cache entry it
+    only read is one (an entry removed or damaged since is evaluated again).
     """
     seen = dict(recorder.seen)
     for module in list(sys.modules.values()):
@@ -159,7 +160,7 @@ def _dependencies(recorder: Recorder, own: tuple[str, ...]) -> list[tuple[Any, .
         if isinstance(name, str):
             seen.setdefault(("s", name, 0), None)
     return [(op, path, arg, replay.summary(op, path, arg) if then is None else then)
-            for (op, path, arg), then in seen.items() if not _inside(path, own)]
+            for (op, path, arg), then in seen.items() if path not in written]
 
 
 def _settled(deps: Sequence[tuple[Any, ...]], cutoff: int) -> bool:

@@ -185,6 +185,17 @@ def test_a_run_that_starts_nix_is_not_recorded(repo: Path) -> None:
     assert replays(repo) == []
 
 
+def test_a_damaged_evaluation_cache_entry_is_evaluated_again(repo: Path) -> None:
+    real = recorded(repo)
+    entries = sorted((repo / ".git" / "nix-tag-check").glob("*.json"))
+    assert entries
+    for entry in entries:
+        entry.write_text("{")
+    again = tool(repo)
+    assert not again.replayed and again.same_output(real)
+    assert all(json.loads(entry.read_text()) for entry in entries)
+
+
 def test_a_corrupt_recording_is_ignored(repo: Path) -> None:
     real = recorded(repo)
     [memo] = replays(repo)
@@ -254,7 +265,7 @@ def test_a_folder_changed_after_it_was_listed_keeps_the_listing_the_run_saw(
     rec = recording.Recorder([])
     rec.saw("d", str(tmp_path), replay.summary("d", str(tmp_path)))
     (tmp_path / "new").write_text("")
-    [(_, _, _, kept)] = recording._dependencies(rec, _modules())
+    kept = _kept(recording._dependencies(rec, frozenset()), str(tmp_path))
     assert kept == () and replay.summary("d", str(tmp_path)) != kept
 
 
@@ -266,14 +277,13 @@ def test_a_file_changed_after_it_was_read_keeps_the_identity_the_run_saw(
     rec.saw("s", str(path), replay.identity(path.stat()))
     first = replay.identity(path.stat())
     path.write_text("a: 22\n")
-    [(_, _, _, kept)] = recording._dependencies(rec, _modules())
+    kept = _kept(recording._dependencies(rec, frozenset()), str(path))
     assert kept == first != replay.summary("s", str(path))
 
 
-def _modules() -> tuple[str, ...]:
-    """Every folder a loaded module lives in: left out, only the test's own looks remain."""
-    return tuple({os.path.dirname(f) + os.sep for m in list(sys.modules.values())
-                  if isinstance(f := getattr(m, "__file__", None), str)})
+def _kept(deps: list[tuple[object, ...]], path: str) -> object:
+    [kept] = [summary for _, where, _, summary in deps if where == path]
+    return kept
 
 
 def test_recordings_are_kept_to_a_bound(tmp_path: Path) -> None:
