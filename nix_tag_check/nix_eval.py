@@ -403,6 +403,8 @@ class Job:
 
 def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]:
     """Evaluate each job in its own Nix process, several at once; results in job order."""
+    if not jobs:
+        return []  # every evaluation was cached
     from . import processes  # threads and futures only when Nix must run: a cached run starts fast
 
     commands = [_command(job.group, job.target) for job in jobs]

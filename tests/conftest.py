@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +59,16 @@ def git(cwd: Path, *args: str) -> str:
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
                           env=env).stdout
+
+
+def imported_by_a_run(repo: Path, which: str) -> str:
+    """The modules (`which`: a test on a module's name `m`) that `main(['-q'])` imported, in
+    a fresh process: a list's repr."""
+    code = ("import sys; from nix_tag_check.main import main; main(['-q']); "
+            f"print(sorted(m for m in sys.modules if {which}))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    return subprocess.run([sys.executable, "-c", code], cwd=repo, env=env,
+                          capture_output=True, text=True, check=True).stdout.splitlines()[-1]
 
 
 @pytest.fixture

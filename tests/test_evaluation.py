@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, git
+from conftest import FIXTURES, git, imported_by_a_run
 from nixtools import attribute, counting_nix, out_path_hash, starts
 
 from nix_tag_check.main import main
@@ -469,3 +469,10 @@ def test_an_error_inside_a_flake_points_at_the_repository_file(
     err = capsys.readouterr().err
     assert err.startswith(f"error: flake/flake.nix:{line}:22: cannot add a string to an integer")
     assert "/nix/store/" not in err
+
+
+def test_a_run_whose_evaluations_are_all_cached_starts_no_nix_machinery(repo: Path) -> None:
+    """Threads, futures and logging are for running Nix: a cached run does not import them."""
+    which = "m.startswith(('concurrent', 'logging')) or m == 'nix_tag_check.processes'"
+    assert "nix_tag_check.processes" in imported_by_a_run(repo, which)
+    assert imported_by_a_run(repo, which) == "[]"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, imported_by_a_run
 
 from nix_tag_check import tree_memo
 from nix_tag_check import yaml_tree as yt
@@ -59,12 +56,5 @@ def test_invalid_yaml_is_refused_and_not_remembered(tmp_path: Path) -> None:
 
 
 def test_a_run_with_nothing_to_do_does_not_import_the_yaml_parser(repo: Path) -> None:
-    code = ("import sys; from nix_tag_check.main import main; main(['-q']); "
-            "print(sorted(m for m in sys.modules if m.startswith('ruamel')))")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    first = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env,
-                           capture_output=True, text=True, check=True)
-    assert "ruamel.yaml" in first.stdout
-    again = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env,
-                           capture_output=True, text=True, check=True)
-    assert again.stdout.splitlines()[-1] == "[]"
+    assert "ruamel.yaml" in imported_by_a_run(repo, "m.startswith('ruamel')")
+    assert imported_by_a_run(repo, "m.startswith('ruamel')") == "[]"
