@@ -108,12 +108,12 @@ class Client:
         response = self._authorised(ref, "HEAD", path, credential)
         if response.status == 404:
             return Answer(Outcome.MISSING)
-        if response.status != 200:
-            raise Failure(f"registry {ref.host} answered HTTP {response.status} for {ref}")
+        _expect_ok(ref, response)
         digest = response.headers.get("Docker-Content-Digest")
         if not digest:  # some registries send it only with GET
-            body = self._authorised(ref, "GET", path, credential).body
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            response = self._authorised(ref, "GET", path, credential)
+            _expect_ok(ref, response)  # an error page's hash is no digest
+            digest = "sha256:" + hashlib.sha256(response.body).hexdigest()
         return Answer(Outcome.EXISTS, digest=digest)
 
     def _authorised(
@@ -230,6 +230,12 @@ class Client:
                 exc.reason if isinstance(exc, urllib.error.URLError)
                 and isinstance(exc.reason, BaseException) else exc
             )
+
+
+def _expect_ok(ref: ImageRef, response: _Response) -> None:
+    """Anything but 200 (a 404 is handled before) means the registry could not say."""
+    if response.status != 200:
+        raise Failure(f"registry {ref.host} answered HTTP {response.status} for {ref}")
 
 
 def _basic(cred: registry_auth.Credential) -> str:

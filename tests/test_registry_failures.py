@@ -115,8 +115,10 @@ def in_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hello_tag: str):  #
 
 
 FAILURES = [403, 429, 500, 502, 503]
-REQUESTS = [
+REQUESTS = [  # a registry that sends no digest on HEAD is asked again with GET
     *[pytest.param({"head": status}, status, id=f"HEAD-{status}") for status in FAILURES],
+    *[pytest.param({"head": 200, "get": status, "digest": False}, status, id=f"GET-{status}")
+      for status in FAILURES],
 ]
 
 
@@ -131,6 +133,16 @@ def test_a_failing_manifest_request_is_a_located_error(
     assert captured.out == ""
     assert captured.err.startswith(
         f"error: {WHERE}: {reference}: registry {host} answered HTTP {status} for {reference}")
+
+
+def test_a_failing_manifest_get_never_stands_for_the_digest(
+    in_repo, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with answering(head=200, get=500, digest=False) as host:
+        reference = in_repo(host)
+        name = reference.rsplit(":", 1)[0]
+        assert main(["--registry-digest", f"{name}@{DIGEST}"]) == 2
+    assert f"registry {host} answered HTTP 500" in capsys.readouterr().err
 
 
 SILENT = [  # where the registry stops answering, and the URL the tool was waiting on
