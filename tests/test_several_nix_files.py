@@ -24,7 +24,7 @@ def several(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def _tags(root: Path) -> dict[str, str]:
+def nix_tags(root: Path) -> dict[str, str]:
     """What Nix itself says each image's tag is, asked file by file."""
     return {name: out_path_hash(root / nix, attr) for name, (nix, attr) in SOURCES.items()}
 
@@ -41,7 +41,7 @@ def _contents(root: Path) -> dict[str, bytes]:
 def test_images_from_three_nix_files_get_their_own_tags(
     several: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    tags = _tags(several)
+    tags = nix_tags(several)
     assert len(set(tags.values())) == 3
     assert main(["--print-expected"]) == 0
     assert capsys.readouterr().out == "".join(f"{name}:{tag}\n" for name, tag in tags.items())
@@ -50,7 +50,7 @@ def test_images_from_three_nix_files_get_their_own_tags(
 def test_a_check_over_three_nix_files_reports_each_stale_reference(
     several: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    tags = _tags(several)
+    tags = nix_tags(several)
     assert main([]) == 1
     assert capsys.readouterr().out.splitlines() == [
         _stale(API, "deploy/api.yaml:9:18", "0" * 31 + "c", tags[API]),
@@ -63,7 +63,7 @@ def test_a_check_over_three_nix_files_reports_each_stale_reference(
 def test_a_fix_over_three_nix_files_writes_each_tag_then_checks_clean(
     several: Path,
 ) -> None:
-    tags = _tags(several)
+    tags = nix_tags(several)
     before = _contents(several)
     assert main(["--fix"]) == 1
     olds = {WEB: "a", WORKER: "b", API: "c"}
@@ -88,3 +88,4 @@ def test_a_nix_error_in_one_of_three_files_names_it_and_writes_nothing(
     assert captured.err == ("error: images/worker.nix:4:16: cannot add a string to an integer "
                             f"(while evaluating image {WORKER})\n")
     assert _contents(several) == before
+
