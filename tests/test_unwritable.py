@@ -1,0 +1,62 @@
+"""--fix on a folder it may not write: one line per file, the file untouched, the rest fixed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nix_tag_check.main import main
+
+LOCKED = ("deploy/hello.yaml", "deploy/kustomization.yaml", "deploy/worker-cronjob.yaml")
+
+
+def _contents(repo: Path) -> dict[str, bytes]:
+    return {rel: (repo / rel).read_bytes() for rel in LOCKED}
+
+
+def _fix_cannot_write_the_deploy_folder(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each manifest there is one `path: cannot write: ...` line, left as it was; the chart
+    outside the folder is still fixed."""
+    before = _contents(repo)
+    chart = (repo / "charts/app/values.yaml").read_bytes()
+    assert main(["--fix"]) == 2
+    assert capsys.readouterr().err == "".join(
+        f"error: {rel}: cannot write: Permission denied\n" for rel in LOCKED
+    ) + "fixed 1 reference(s) in 1 file(s)\n"
+    assert _contents(repo) == before
+    assert (repo / "charts/app/values.yaml").read_bytes() != chart
+    assert sorted(os.listdir(repo / "deploy")) == sorted(Path(rel).name for rel in LOCKED)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a 0o555 folder: permissions "
+                    "are not enforced, so the folder cannot refuse the temporary file")
+def test_fix_into_a_read_only_folder_is_a_one_line_error_per_file(
+    repo: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    (repo / "deploy").chmod(0o555)
+    try:
+        _fix_cannot_write_the_deploy_folder(repo, capsys)
+    finally:
+        (repo / "deploy").chmod(0o755)
+
+
+def test_fix_refused_a_temporary_file_is_a_one_line_error_per_file(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a read-only folder does to a user who is not root, for a test run as root."""
+    real = tempfile.mkstemp
+    locked = os.path.realpath(repo / "deploy")
+
+    def mkstemp(*args: Any, dir: str | None = None, **kwargs: Any) -> tuple[int, str]:
+        if dir is not None and os.path.realpath(dir) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES),
+                                  os.path.join(dir, "tmpXXXXXX"))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    _fix_cannot_write_the_deploy_folder(repo, capsys)
