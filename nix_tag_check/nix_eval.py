@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -234,7 +235,7 @@ def _explain(group: Group, stderr: str, root: str) -> str:
         return (f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
                 f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never builds")
     where = _relative(group.target, root)
-    location = [m for m in _LOCATION_RE.finditer(text) if "nix_tag_check" not in m[1]]
+    location = _located(text)
     if location:
         last = location[-1]
         where = f"{_relative(last[1], root)}:{last[2]}:{last[3]}"
@@ -407,24 +408,62 @@ def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]
         return []  # every evaluation was cached
     from . import processes  # threads and futures only when Nix must run: a cached run starts fast
 
+    deadline = time.monotonic() + timeout
     commands = [_command(job.group, job.target) for job in jobs]
     outputs = processes.run_all(commands, root, timeout, [job.env for job in jobs])
     results = []
-    for job, (code, stdout, stderr) in zip(jobs, outputs, strict=True):
+    for job, command, (code, stdout, stderr) in zip(jobs, commands, outputs, strict=True):
         if code is None:
             raise EvalError(f"{_relative(job.group.target, root)}: evaluation took longer than "
                             f"{timeout:g}s (--timeout)")
-        if job.moved is not None:
-            copy, real = job.moved
-            stderr = stderr.replace(copy, real)
-            stdout = stdout.replace(json.dumps(copy)[1:-1], json.dumps(real)[1:-1])
-        if job.group.is_flake:
-            stderr = _unstored(stderr, job.group.target)
+        stdout, stderr = _readable(job, stdout, stderr)
         if code != 0:
+            stderr += _traced_location(job, command, stderr, root, deadline)
             hint = _not_tracked_hint(stderr, job.moved[1]) if job.moved else ""
             raise EvalError(_explain(job.group, stderr, root) + hint)
         results.append(_parse(job.group, stdout, root))
     return results
+
+
+def _readable(job: Job, stdout: str, stderr: str) -> tuple[str, str]:
+    """Nix's output with the repository's paths for those of a private copy or the store."""
+    if job.moved is not None:
+        copy, real = job.moved
+        stderr = stderr.replace(copy, real)
+        stdout = stdout.replace(json.dumps(copy)[1:-1], json.dumps(real)[1:-1])
+    if job.group.is_flake:
+        stderr = _unstored(stderr, job.group.target)
+    return stdout, stderr
+
+
+def _located(stderr: str) -> list[re.Match[str]]:
+    return [m for m in _LOCATION_RE.finditer(stderr) if "nix_tag_check" not in m[1]]
+
+
+def _traced_location(job: Job, command: list[str], stderr: str, root: str,
+                     deadline: float) -> str:
+    """Where the error is, when Nix would say it only with --show-trace (`throw`, `abort`
+    in Nix 2.8): one more run of the failed command, within the time --timeout left.
+
+    The place kept is the one nearest Nix's message: the innermost frame, whichever order
+    this Nix version prints its trace in. Returned as an `at FILE:LINE:COL:` line to append.
+    """
+    from . import processes
+
+    left = deadline - time.monotonic()
+    if _located(stderr) or "--show-trace" not in stderr or left <= 0:
+        return ""
+    traced = [command[0], "--show-trace", *command[1:]]
+    [(code, stdout, trace)] = processes.run_all([traced], root, left, [job.env])
+    if code is None:
+        return ""
+    trace = _readable(job, stdout, trace)[1]
+    errors = [m.start() for m in re.finditer(r"^\s*error:", trace, re.MULTILINE)]
+    places = _located(trace)
+    if not errors or not places:
+        return ""
+    place = min(places, key=lambda m: abs(m.start() - errors[-1]))
+    return f"\n       at {place[1]}:{place[2]}:{place[3]}:\n"
 
 
 def _discovery_group(config: Config) -> Group:

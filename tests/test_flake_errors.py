@@ -11,6 +11,8 @@ from nix_tag_check.main import main
 
 BROKEN = [  # (what replaces `name = "api";` in the fixture's flake, Nix's message)
     pytest.param('name = 1 + "api";', "cannot add a string to an integer", id="type-error"),
+    pytest.param('name = throw "api is not ready";', "api is not ready", id="throw"),
+    pytest.param('name = abort "no api";', "error message: 'no api'", id="abort"),
     pytest.param("name = apiName;", "undefined variable 'apiName'", id="undefined-variable"),
     pytest.param('name = assert false; "api";', "assertion 'false' failed", id="assertion"),
     pytest.param('name = "api" ++;', "syntax error", id="syntax-error"),

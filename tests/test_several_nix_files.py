@@ -75,17 +75,23 @@ def test_a_fix_over_three_nix_files_writes_each_tag_then_checks_clean(
     assert main([]) == 0
 
 
+NIX_ERRORS = [  # (what replaces `name = "worker";` in images/worker.nix, the error line)
+    ('name = 1 + "worker";', "images/worker.nix:4:16: cannot add a string to an integer"),
+    ('name = throw "not ready";', "images/worker.nix:4:5: not ready"),  # placed by --show-trace
+]
+
+
+@pytest.mark.parametrize("replacement, error", NIX_ERRORS)
 @pytest.mark.parametrize("mode", [[], ["--fix"]])
 def test_a_nix_error_in_one_of_three_files_names_it_and_writes_nothing(
-    several: Path, mode: list[str], capsys: pytest.CaptureFixture[str],
+    several: Path, mode: list[str], replacement: str, error: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     worker = several / "images/worker.nix"
-    worker.write_text(worker.read_text().replace('name = "worker";', 'name = 1 + "worker";'))
+    worker.write_text(worker.read_text().replace('name = "worker";', replacement))
     before = _contents(several)
     assert main(mode) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == ("error: images/worker.nix:4:16: cannot add a string to an integer "
-                            f"(while evaluating image {WORKER})\n")
+    assert captured.err == f"error: {error} (while evaluating image {WORKER})\n"
     assert _contents(several) == before
-
