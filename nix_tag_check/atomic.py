@@ -3,32 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+
+_CREATE = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+           | getattr(os, "O_NOFOLLOW", 0))
+_numbers = itertools.count()
+_TRIES = 100
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 
 def write_then_rename(
     path: str, data: bytes, *, prefix: str = "tmp", suffix: str = "", sync: bool = False,
-    finish: Callable[[str], None] = lambda temporary: None,
+    finish: Callable[[int], None] = lambda fd: None,
 ) -> None:
     """Write `data` beside `path` and rename it over `path`; on any failure, remove it.
 
-    `sync` flushes the new file to disk before the rename; `finish(temporary)` may set its
-    owner and mode, or still refuse (raise) with the temporary file complete.
+    `sync` flushes the new file to disk before the rename; `finish(fd)`, given the new
+    file still open, may set its owner and mode, or still refuse (raise) with it complete.
     """
-    import tempfile  # only a write needs it: keep it off the start-up of every check
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    fd, temporary = _create(os.path.dirname(os.path.abspath(path)), prefix, suffix)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if sync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        finish(temporary)
+                os.fsync(fd)
+            finish(fd)
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -36,22 +42,29 @@ def write_then_rename(
         raise
 
 
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[list[int]]:
-    """Hold SIGINT/SIGTERM while a temporary file exists, then re-deliver them."""
-    caught: list[int] = []
-    previous: dict[int, Any] = {}
+def _create(folder: str, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new file, ours alone: O_EXCL on a name made of our process id and a counter (a
+    name someone else took is skipped), cheaper than tempfile's random names."""
+    for _ in range(_TRIES):
+        name = os.path.join(folder, f"{prefix}{os.getpid()}-{next(_numbers)}{suffix}")
+        try:
+            return os.open(name, _CREATE, 0o600), name
+        except FileExistsError:
+            continue
+    import tempfile  # someone holds every name we tried: let tempfile draw random ones
 
-    def hold(signum: int, _frame: object) -> None:
-        caught.append(signum)
+    return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
 
-    try:
-        for wanted in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread
-                previous[wanted] = signal.signal(wanted, hold)
-        yield caught
-    finally:
-        for held, handler in previous.items():
-            signal.signal(held, handler)
-        for signum in caught:
-            os.kill(os.getpid(), signum)
+
+class SignalsDeferred:
+    """Hold SIGINT/SIGTERM while a temporary file exists; they arrive when it is gone.
+
+    The signal mask of this thread, not handlers: two system calls, and a signal that
+    came meanwhile is delivered (its handler run) as the mask is restored.
+    """
+
+    def __enter__(self) -> None:
+        self.held = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.held)

@@ -117,32 +117,50 @@ def verify(
 before_rename: Callable[[str], None] = lambda path: None  # noqa: E731
 
 
-def _keep_owner(temporary: str, st: os.stat_result) -> None:
+def _keep_owner(fd: int, st: os.stat_result) -> None:
     """The original's owner and group on the new file; only the group when we may not."""
     try:
-        os.chown(temporary, st.st_uid, st.st_gid)
+        os.fchown(fd, st.st_uid, st.st_gid)
     except PermissionError:
         with contextlib.suppress(OSError):  # a group we are not in: as `sed -i`, go on
-            os.chown(temporary, -1, st.st_gid)
+            os.fchown(fd, -1, st.st_gid)
+
+
+def _current(path: str, limit: int) -> tuple[bytes, os.stat_result]:
+    """Up to `limit` bytes of the file at `path` now, and its status, from one open."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, limit - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str, data: bytes, original: bytes) -> None:
     """Replace `path` by `data` through a temporary file and a rename, keeping its mode,
     owner and group (as far as we may: `sed -i` does the same; no fsync, as durable as it).
 
-    Refuses (ChangedOnDisk) when the file no longer holds `original`.
+    Refuses (ChangedOnDisk) when the file no longer holds `original`: read again, by its
+    path, once the new file is written, just before the rename.
     """
-    with atomic.signals_deferred():
-        st = os.stat(path)
 
-        def finish(temporary: str) -> None:
-            _keep_owner(temporary, st)
-            os.chmod(temporary, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id
-            with open(path, "rb") as handle:
-                if handle.read() != original:
-                    raise ChangedOnDisk("file changed while it was being checked; left as it "
-                                        "is, run again", path=path)
-            before_rename(path)
+    def finish(fd: int) -> None:
+        current, st = _current(path, len(original) + 1)
+        if current != original:
+            raise ChangedOnDisk("file changed while it was being checked; left as it is, "
+                                "run again", path=path)
+        _keep_owner(fd, st)
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id
+        before_rename(path)
 
+    with atomic.SignalsDeferred():
         atomic.write_then_rename(path, data, prefix=f".{os.path.basename(path)}.",
                                  suffix=".nix-tag-check", finish=finish)
