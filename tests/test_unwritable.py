@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from nix_tag_check import atomic
 from nix_tag_check.main import main
 
 LOCKED = ("deploy/hello.yaml", "deploy/kustomization.yaml", "deploy/worker-cronjob.yaml")
@@ -49,14 +48,14 @@ def test_fix_refused_a_temporary_file_is_a_one_line_error_per_file(
     repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What a read-only folder does to a user who is not root, for a test run as root."""
-    real = tempfile.mkstemp
+    real = atomic._create
     locked = os.path.realpath(repo / "deploy")
 
-    def mkstemp(*args: Any, dir: str | None = None, **kwargs: Any) -> tuple[int, str]:
-        if dir is not None and os.path.realpath(dir) == locked:
+    def create(folder: str, prefix: str, suffix: str) -> tuple[int, str]:
+        if os.path.realpath(folder) == locked:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES),
-                                  os.path.join(dir, "tmpXXXXXX"))
-        return real(*args, dir=dir, **kwargs)
+                                  os.path.join(folder, f"{prefix}X{suffix}"))
+        return real(folder, prefix, suffix)
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(atomic, "_create", create)
     _fix_cannot_write_the_deploy_folder(repo, capsys)
