@@ -235,7 +235,21 @@ class Client:
 def _expect_ok(ref: ImageRef, response: _Response) -> None:
     """Anything but 200 (a 404 is handled before) means the registry could not say."""
     if response.status != 200:
-        raise Failure(f"registry {ref.host} answered HTTP {response.status} for {ref}")
+        raise Failure(f"registry {ref.host} answered HTTP {response.status} for {ref}"
+                      f"{_advice(response)}")
+
+
+def _advice(response: _Response) -> str:
+    """What the user can do about a status that is not an answer."""
+    if response.status == 403:
+        return ": access denied; check that these credentials may pull it"
+    if response.status == 429:
+        after = response.headers.get("Retry-After")
+        return ": too many requests; try again later" + (
+            f" (the registry asks to wait {after}s)" if after and after.isdigit() else "")
+    if 500 <= response.status < 600:
+        return ": the registry failed; try again later, or ask its operators"
+    return ""
 
 
 def _basic(cred: registry_auth.Credential) -> str:

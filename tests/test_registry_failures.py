@@ -114,7 +114,13 @@ def in_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hello_tag: str):  #
     return enter
 
 
-FAILURES = [403, 429, 500, 502, 503]
+FAILURES = {  # each status, and what the error says to do about it
+    403: "access denied; check that these credentials may pull it",
+    429: "too many requests; try again later (the registry asks to wait 30s)",
+    500: "the registry failed; try again later, or ask its operators",
+    502: "the registry failed; try again later, or ask its operators",
+    503: "the registry failed; try again later, or ask its operators",
+}
 REQUESTS = [  # a registry that sends no digest on HEAD is asked again with GET
     *[pytest.param({"head": status}, status, id=f"HEAD-{status}") for status in FAILURES],
     *[pytest.param({"head": 200, "get": status, "digest": False}, status, id=f"GET-{status}")
@@ -131,8 +137,9 @@ def test_a_failing_manifest_request_is_a_located_error(
         assert main(["--registry"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith(
-        f"error: {WHERE}: {reference}: registry {host} answered HTTP {status} for {reference}")
+    assert captured.err.splitlines()[0] == (
+        f"error: {WHERE}: {reference}: registry {host} answered HTTP {status} for {reference}"
+        f": {FAILURES[status]}")
 
 
 def test_a_failing_manifest_get_never_stands_for_the_digest(
