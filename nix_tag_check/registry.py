@@ -9,8 +9,10 @@ network call has a timeout: a registry that does not answer is an error, never a
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import hashlib
+import http.client
 import json
 import socket
 import ssl
@@ -18,9 +20,10 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.message import Message
+from typing import Any
 
 from . import registry_auth
 from .registry_challenge import Challenge, parse_challenge
@@ -216,20 +219,111 @@ class Client:
             return self._contexts[verify]
 
     def _fetch(self, request: urllib.request.Request, host: str) -> _Response:
-        """One HTTP exchange; any status is an answer, a network failure is a Failure."""
+        """One HTTP exchange; any status is an answer, a network failure is a Failure.
+
+        The timeout bounds the whole exchange, not only each read: a registry that sends
+        a byte at a time never lets a socket timeout expire."""
         context = self._context(verify=not plain_http_allowed(host, self.insecure))
-        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-        try:
-            with opener.open(request, timeout=self.timeout) as response:
-                return _Response(response.status, response.headers, response.read(MAX_BODY))
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return _Response(exc.code, exc.headers, exc.read(MAX_BODY))
-        except (urllib.error.URLError, OSError) as exc:
-            raise Failure(_unreachable(host, request.full_url, exc, self.timeout)) from (
-                exc.reason if isinstance(exc, urllib.error.URLError)
-                and isinstance(exc.reason, BaseException) else exc
-            )
+        with _Watch(self.timeout) as watch:
+            opener = urllib.request.build_opener(_HTTPHandler(watch),
+                                                 _HTTPSHandler(watch, context))
+            try:
+                answer = _exchange(opener, request, self.timeout)
+            except (urllib.error.URLError, OSError) as exc:
+                cause: BaseException = exc
+                if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason,
+                                                                          BaseException):
+                    cause = exc.reason
+                if not watch.expired:
+                    raise Failure(_unreachable(host, request.full_url, cause, self.timeout)
+                                  ) from cause
+        if watch.expired:  # cut short: what was read may look like a whole answer
+            raise Failure(_unreachable(host, request.full_url, TimeoutError(), self.timeout))
+        return answer
+
+
+def _exchange(opener: urllib.request.OpenerDirector, request: urllib.request.Request,
+              timeout: float) -> _Response:
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return _Response(response.status, response.headers, response.read(MAX_BODY))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return _Response(exc.code, exc.headers, exc.read(MAX_BODY))
+
+
+class _Watch:
+    """The sockets of one exchange, shut down when its time is up."""
+
+    def __init__(self, timeout: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Watch:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake a read blocked on `sock` (the plain socket's shutdown: TLS's would send a close)."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTP(http.client.HTTPConnection):
+    watch: _Watch
+
+    def connect(self) -> None:
+        super().connect()
+        self.watch.add(self.sock)  # with TLS, the socket TLS wrapped the connection in
+
+
+class _WatchedHTTPS(_WatchedHTTP, http.client.HTTPSConnection):
+    pass
+
+
+def _watched(kind: type[_WatchedHTTP], watch: _Watch) -> Callable[..., _WatchedHTTP]:
+    def connection(host: str, **kwargs: Any) -> _WatchedHTTP:
+        made = kind(host, **kwargs)
+        made.watch = watch
+        return made
+    return connection
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, watch: _Watch) -> None:
+        super().__init__()
+        self.watch = watch
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(_WatchedHTTP, self.watch), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watch: _Watch, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self.watch, self.context = watch, context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(_WatchedHTTPS, self.watch), req, context=self.context)
 
 
 def _expect_ok(ref: ImageRef, response: _Response) -> None:

@@ -33,8 +33,10 @@ def hello_tag() -> str:
 
 @contextmanager
 def answering(head: int, get: int = 200, digest: bool = True,
-              silent_on_manifests: bool = False) -> Iterator[str]:
-    """A plain-HTTP registry on 127.0.0.1 whose manifest HEAD and GET answer these statuses."""
+              stall: str = "") -> Iterator[str]:
+    """A plain-HTTP registry on 127.0.0.1 whose manifest HEAD and GET answer these statuses,
+    or stall: say nothing (`silent`), or one byte of an endless header every quarter second
+    (`trickle`), for SILENT_FOR seconds."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_HEAD(self) -> None:
@@ -47,8 +49,8 @@ def answering(head: int, get: int = 200, digest: bool = True,
                 self.answer(get, b'{"errors": [{"code": "UNKNOWN"}]}' if get != 200 else b"{}")
 
         def answer(self, status: int, body: bytes) -> None:
-            if silent_on_manifests and self.path != "/v2/":
-                time.sleep(SILENT_FOR)
+            if stall and self.path != "/v2/":
+                self.stall()
                 return
             self.send_response(status)
             if status == 200 and digest:
@@ -59,6 +61,17 @@ def answering(head: int, get: int = 200, digest: bool = True,
             self.end_headers()
             if self.command == "GET":
                 self.wfile.write(body)
+
+        def stall(self) -> None:
+            if stall == "silent":
+                time.sleep(SILENT_FOR)
+                return
+            with suppress(OSError):  # the client hung up: what a timeout does
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(int(SILENT_FOR * 4)):
+                    self.wfile.write(b"a")
+                    self.wfile.flush()
+                    time.sleep(0.25)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -76,8 +89,9 @@ def answering(head: int, get: int = 200, digest: bool = True,
 
 
 @contextmanager
-def silent() -> Iterator[str]:
-    """A server that accepts connections and never says a byte; it closes them after a while."""
+def silent(says: bytes = b"") -> Iterator[str]:
+    """A server that accepts connections and says nothing more than `says`; it closes them
+    after a while."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -88,7 +102,9 @@ def silent() -> Iterator[str]:
         held: list[tuple[socket.socket, float]] = []
         while not stop.is_set():
             with suppress(TimeoutError):
-                held.append((listener.accept()[0], time.monotonic()))
+                conn = listener.accept()[0]
+                conn.sendall(says)
+                held.append((conn, time.monotonic()))
             for conn, since in list(held):
                 if time.monotonic() - since > SILENT_FOR:
                     conn.close()
@@ -154,8 +170,10 @@ def test_a_failing_manifest_get_never_stands_for_the_digest(
 
 SILENT = [  # where the registry stops answering, and the URL the tool was waiting on
     pytest.param(silent, "https://{host}/v2/", id="after-accepting"),
-    pytest.param(lambda: answering(head=200, silent_on_manifests=True),
+    pytest.param(lambda: answering(head=200, stall="silent"),
                  "http://{host}/v2/acme/api/manifests/", id="on-the-manifest"),
+    pytest.param(lambda: answering(head=200, stall="trickle"),
+                 "http://{host}/v2/acme/api/manifests/", id="byte-by-byte"),
 ]
 
 
@@ -171,3 +189,4 @@ def test_a_registry_that_never_answers_is_an_error_after_the_timeout(
     assert captured.err.startswith(f"error: {WHERE}: {reference}: registry {host} cannot be "
                                    f"reached ({url.format(host=host)}")
     assert ": no answer within 1s" in captured.err
+
