@@ -229,7 +229,7 @@ class Client:
                                                  _HTTPSHandler(watch, context))
             try:
                 answer = _exchange(opener, request, self.timeout)
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 cause: BaseException = exc
                 if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason,
                                                                           BaseException):
@@ -376,6 +376,8 @@ def _unreachable(host: str, url: str, exc: BaseException, timeout: float) -> str
                "list the host under insecure-registries in the config")
     elif isinstance(reason, OSError) and reason.strerror:
         why = reason.strerror.lower() if reason.strerror else str(reason)
+    elif isinstance(reason, http.client.HTTPException) and not isinstance(reason, OSError):
+        why = f"its answer is not HTTP ({type(reason).__name__}); is it a registry?"
     else:
         why = str(reason)
     return f"registry {host} cannot be reached ({url}): {why}"

@@ -190,3 +190,14 @@ def test_a_registry_that_never_answers_is_an_error_after_the_timeout(
                                    f"reached ({url.format(host=host)}")
     assert ": no answer within 1s" in captured.err
 
+
+def test_a_server_that_does_not_speak_http_is_an_error(
+    in_repo, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with silent(says=b"SSH-2.0-OpenSSH_9.6\r\n") as host:
+        reference = in_repo(host)
+        assert main(["--registry", "--registry-timeout", "1"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: {WHERE}: {reference}: registry {host} cannot be reached "
+        f"(http://{host}/v2/acme/api/manifests/{reference.rsplit(':', 1)[1]}): its answer is "
+        "not HTTP (BadStatusLine); is it a registry?")
