@@ -230,7 +230,8 @@ def _fix_file(
         out.problem(exc, shown)
         return False
     except OSError as exc:
-        out.error(f"cannot write: {exc.strerror}", shown)
+        out.error(f"cannot write: {exc.strerror or exc}; left as it was (--fix writes a new "
+                  "file beside it, then renames it over: the folder must be writable)", shown)
         return False
     return True
 

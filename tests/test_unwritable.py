@@ -25,7 +25,8 @@ def _fix_cannot_write_the_deploy_folder(repo: Path, capsys: pytest.CaptureFixtur
     chart = (repo / "charts/app/values.yaml").read_bytes()
     assert main(["--fix"]) == 2
     assert capsys.readouterr().err == "".join(
-        f"error: {rel}: cannot write: Permission denied\n" for rel in LOCKED
+        f"error: {rel}: cannot write: Permission denied; left as it was (--fix writes a new "
+        "file beside it, then renames it over: the folder must be writable)\n" for rel in LOCKED
     ) + "fixed 1 reference(s) in 1 file(s)\n"
     assert _contents(repo) == before
     assert (repo / "charts/app/values.yaml").read_bytes() != chart
