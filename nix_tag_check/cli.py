@@ -10,7 +10,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from . import (
@@ -32,7 +32,7 @@ from .errors import ChangedOnDisk, ConfigError, EvalError, LocatedError
 from .mode import Action, Mode
 
 if TYPE_CHECKING:
-    from . import registry_gate
+    from . import registry_gate, writer
 
 EXAMPLES = """\
 configuration:
@@ -202,10 +202,89 @@ def expected_tags(
     return evaluated, check.Checker(evaluated, boundary, config.max_file_size, scan_file)
 
 
+WRITER_AFTER = 64  # files written in place before a helper process takes the writes over
+
+
+class _Writes:
+    """--fix's writes: in place, then (past WRITER_AFTER files) by writer.Writer while the
+    next file is read; the file in flight is reported before anything of the next one."""
+
+    def __init__(self, out: report.Reporter) -> None:
+        self.out = out
+        self.count = 0
+        self.writer: writer.Writer | None = None
+        self.in_place = False  # no helper could be started
+        self.pending: tuple[str, str, Callable[[], None]] | None = None
+        self.stale = False  # a file written by the helper had stale references
+
+    def write(self, path: str, data: bytes, original: bytes, shown: str,
+              then: Callable[[], None]) -> bool | None:
+        """True or False: written in place (or not); None: in flight, `then` reports it."""
+        self.count += 1
+        if self.count > WRITER_AFTER and self.writer is None and not self.in_place:
+            from .writer import Writer
+
+            try:
+                self.writer = Writer()
+            except OSError:  # no process to be had: as fast as a fix was before
+                self.in_place = True
+        if self.writer is None:
+            return _write_in_place(path, data, original, shown, self.out)
+        self.writer.submit(path, data, original)
+        self.pending = (path, shown, then)
+        return None
+
+    def settle(self) -> None:
+        """Report the file in flight, now that the helper says how its write went."""
+        if self.pending is None:
+            return
+        path, shown, then = self.pending
+        self.pending = None
+        assert self.writer is not None
+        kind, message = self.writer.result()
+        if kind == "ok":
+            self.stale = True
+            then()
+        elif kind == "changed":
+            self.out.problem(ChangedOnDisk(message, path=path), shown)
+        elif kind == "oserror":
+            self.out.error(_cannot_write(message), shown)
+        elif kind == "interrupted":
+            raise KeyboardInterrupt
+        else:
+            self.out.error(f"internal error, file left as it was: {message}", shown)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _write_in_place(path: str, data: bytes, original: bytes, shown: str,
+                    out: report.Reporter) -> bool:
+    from . import patch  # only a fix writes: keep it off the start-up of every check
+
+    try:
+        patch.write_atomic(path, data, original)
+    except ChangedOnDisk as exc:
+        out.problem(exc, shown)
+        return False
+    except OSError as exc:
+        out.error(_cannot_write(exc.strerror or str(exc)), shown)
+        return False
+    return True
+
+
+def _cannot_write(why: str) -> str:
+    return (f"cannot write: {why}; left as it was (--fix writes a new file beside it, then "
+            "renames it over: the folder must be writable)")
+
+
 def _fix_file(
-    analysis: check.Analysis, checker: check.Checker, shown: str, out: report.Reporter
-) -> bool:
-    """Write (or show, with --diff) the fixed file; False when nothing could be written."""
+    analysis: check.Analysis, checker: check.Checker, shown: str, out: report.Reporter,
+    writes: _Writes, then: Callable[[], None],
+) -> bool | None:
+    """Write (or show, with --diff) the fixed file; False when nothing could be written,
+    None when it is being written (see _Writes)."""
     manifest = analysis.manifest
     assert manifest is not None  # analysed with need_edits: parsed, not restored
     try:
@@ -222,24 +301,15 @@ def _fix_file(
         out.diff(rel, manifest.text, fixed)
         return True
     checker.forget(manifest.path)
-    from . import patch  # only a fix writes: keep it off the start-up of every check
-
-    try:
-        patch.write_atomic(manifest.path, manifest.encode(fixed), manifest.raw)
-    except ChangedOnDisk as exc:
-        out.problem(exc, shown)
-        return False
-    except OSError as exc:
-        out.error(f"cannot write: {exc.strerror or exc}; left as it was (--fix writes a new "
-                  "file beside it, then renames it over: the folder must be writable)", shown)
-        return False
-    return True
+    return writes.write(manifest.path, manifest.encode(fixed), manifest.raw, shown, then)
 
 
 def _check_file(
-    path: str, analysis: check.Analysis, checker: check.Checker, out: report.Reporter
+    path: str, analysis: check.Analysis, checker: check.Checker, out: report.Reporter,
+    writes: _Writes,
 ) -> bool:
-    """Check (and fix) one manifest; True when it had stale references."""
+    """Check (and fix) one manifest; True when it had stale references (a file whose write
+    is in flight counts in writes.stale once written)."""
     shown = out.shown(path)
     if analysis.error is not None:
         out.problem(analysis.error, shown)
@@ -248,13 +318,19 @@ def _check_file(
     if not stale:
         return False
     writing = out.mode.writing
-    if writing and any(f.edits for f in stale) and not _fix_file(analysis, checker, shown, out):
-        return False
-    for finding in stale:
-        if writing and finding.unfixable is not None:  # the others are fixed; this one not
-            out.error(report.describe(finding, False), shown, finding.line, finding.column)
-        elif out.mode.action != "diff":
-            out.finding(shown, finding)
+
+    def report_stale() -> None:
+        for finding in stale:
+            if writing and finding.unfixable is not None:  # the others are fixed; not this
+                out.error(report.describe(finding, False), shown, finding.line, finding.column)
+            elif out.mode.action != "diff":
+                out.finding(shown, finding)
+
+    if writing and any(f.edits for f in stale):
+        written = _fix_file(analysis, checker, shown, out, writes, report_stale)
+        if not written:  # None: in flight, reported by writes.settle()
+            return False
+    report_stale()
     return True
 
 
@@ -328,14 +404,21 @@ def _run(args: argparse.Namespace, out: report.Reporter) -> int:
     referenced: set[str] = set()
     scanned: list[tuple[str, list[scan.Finding]]] = []
     places: list[registry_gate.Place] = []
-    for path, real in paths:
-        analysis = checker.analyse(path, need_edits=out.mode.writing, real=real)
-        referenced.update(f.image for f in analysis.findings if not f.ignored)
-        if args.registry:
-            places += _places(path, analysis.findings, config, out)
-        if out.mode.verbose:
-            scanned.append(_list_file(path, analysis, out))
-        stale |= _check_file(path, analysis, checker, out)
+    writes = _Writes(out)
+    try:
+        for path, real in paths:
+            analysis = checker.analyse(path, need_edits=out.mode.writing, real=real)
+            writes.settle()  # the previous file, written meanwhile, is reported first
+            referenced.update(f.image for f in analysis.findings if not f.ignored)
+            if args.registry:
+                places += _places(path, analysis.findings, config, out)
+            if out.mode.verbose:
+                scanned.append(_list_file(path, analysis, out))
+            stale |= _check_file(path, analysis, checker, out, writes)
+        writes.settle()
+    finally:
+        writes.close()
+    stale |= writes.stale
     checker.save(keep_unseen=bool(args.files))
     if out.mode.verbose:
         from . import inventory
