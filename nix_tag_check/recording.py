@@ -117,7 +117,9 @@ def _store(recorder: Recorder, status: int) -> None:
     own = _own_folders(recorder)
     if path is None or any(_inside(write, own) is False for write in recorder.writes):
         return
-    deps = _dependencies(recorder, frozenset(recorder.writes))
+    deps = sorted(_dependencies(recorder, frozenset(recorder.writes)), key=_recent_first)
+    if not _settled(deps, recorder.started_ns - RACY_NS):
+        return  # before any work: the file system's clock can only move the cutoff earlier
     memo = (replay.FORMAT, recorder.key, tuple(deps), tuple(recorder.gits),
             tuple(recorder.output), status)
     _write(path, marshal.dumps(memo), lambda cutoff: _settled(deps, cutoff), recorder.started_ns)
@@ -161,6 +163,13 @@ def _dependencies(recorder: Recorder, written: frozenset[str]) -> list[tuple[Any
             seen.setdefault(("s", name, 0), None)
     return [(op, path, arg, replay.summary(op, path, arg) if then is None else then)
             for (op, path, arg), then in seen.items() if path not in written]
+
+
+def _recent_first(dep: tuple[Any, ...]) -> int:
+    """The replay stops at the first look that differs: the files changed last are the
+    likeliest to change again (the one being edited), so they are looked at first."""
+    op, _, _, now = dep
+    return -max(now[5], now[6]) if op in ("s", "l") and len(now) == 7 else 0
 
 
 def _settled(deps: Sequence[tuple[Any, ...]], cutoff: int) -> bool:

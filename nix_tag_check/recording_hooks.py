@@ -50,8 +50,14 @@ def _stat(rec: Recorder, real: Wrapper) -> Wrapper:
             return real(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
         if dir_fd is not None:
             rec.refused = True
-        return _looked(rec, "s" if follow_symlinks else "l", path,
-                       lambda: real(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks))
+        op = "s" if follow_symlinks else "l"
+        try:
+            st = real(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+        except (OSError, ValueError) as exc:
+            rec.saw(op, path, _failure(exc))
+            raise
+        rec.saw(op, path, replay.identity(st))
+        return st
     return stat
 
 
@@ -59,24 +65,28 @@ def _lstat(rec: Recorder, real: Wrapper) -> Wrapper:
     def lstat(path: Any, *, dir_fd: int | None = None) -> Any:
         if dir_fd is not None:
             rec.refused = True
-        return _looked(rec, "l", path, lambda: real(path, dir_fd=dir_fd))
+        try:
+            st = real(path, dir_fd=dir_fd)
+        except (OSError, ValueError) as exc:
+            rec.saw("l", path, _failure(exc))
+            raise
+        rec.saw("l", path, replay.identity(st))
+        return st
     return lstat
 
 
-def _looked(rec: Recorder, op: str, path: Any, call: Callable[[], os.stat_result]) -> Any:
-    try:
-        st = call()
-    except OSError as exc:
-        rec.saw(op, path, ("E", exc.errno))
-        raise
-    except ValueError:
-        rec.saw(op, path, ("V",))
-        raise
-    rec.saw(op, path, replay.identity(st))
-    return st
+def _failure(exc: Exception) -> Summary:
+    return ("E", exc.errno) if isinstance(exc, OSError) else ("V",)
 
 
 def _opened(rec: Recorder, op: str, path: Any, fd: int) -> None:
+    """The identity of the file read, unless the run has just looked at that very file (not
+    a link) by its path: then that look stands for it, and a change since changed it too."""
+    where = path if type(path) is str and path.startswith("/") else absolute(path)
+    for earlier in (("l", where or "", 0), ("s", where or "", 0)):
+        known = rec.seen.get(earlier)
+        if type(known) is tuple and len(known) == 7 and known[0] != replay.SYMLINK:
+            return
     rec.saw(op, path, replay.identity(os.fstat(fd)))
 
 

@@ -319,3 +319,27 @@ def test_a_folder_listed_but_not_read_to_its_end_is_still_an_input(tmp_path: Pat
     finally:
         rec.stop()
     assert ("d", str(tmp_path), 0) in rec.seen
+
+
+def test_the_file_changed_last_is_checked_first(tmp_path: Path) -> None:
+    older, newer = tmp_path / "older.yaml", tmp_path / "newer.yaml"
+    older.write_text("a: 1\n")
+    time.sleep(0.01)
+    newer.write_text("a: 1\n")
+    deps = [("d", str(tmp_path), 0, replay.summary("d", str(tmp_path)))] + [
+        ("l", str(p), 0, replay.summary("l", str(p))) for p in (older, newer)]
+    assert sorted(deps, key=recording._recent_first)[0][1] == str(newer)
+
+
+def test_a_file_read_right_after_its_look_is_one_input(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("a: 1\n")
+    rec = recording.Recorder([])
+    rec.start()
+    try:
+        os.lstat(path)
+        with open(path) as handle:
+            handle.read()
+    finally:
+        rec.stop()
+    assert [op for op, where, _ in rec.seen if where == str(path)] == ["l"]
