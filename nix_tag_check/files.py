@@ -103,8 +103,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             i += 1
         elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
             end = pattern.index("]", i + 1)
-            body = pattern[i + 1 : end].replace("\\", "\\\\")
-            out.append(f"[{'^' + body[1:] if body.startswith('!') else body}]")
+            out.append(_bracket(pattern[i + 1 : end]))
             i = end + 1
         else:
             out.append(re.escape(pattern[i]))
@@ -113,6 +112,27 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     if pattern.endswith("/"):
         body += ".*"
     return re.compile(body if anchored else f"(?:.*/)?{body}")
+
+
+def _bracket(body: str) -> str:
+    """`[...]` as git's wildmatch reads it: `!` or `^` negates (never a `/`), `a-z` is a
+    range and one the wrong way round matches nothing; every other character is itself
+    (escaped, so that no character of the pattern is regex syntax)."""
+    negate = body[:1] in ("!", "^")
+    body = body[1:] if negate else body
+    parts = []
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            if body[i] <= body[i + 2]:
+                parts.append(f"{re.escape(body[i])}-{re.escape(body[i + 2])}")
+            i += 3
+        else:
+            parts.append(re.escape(body[i]))
+            i += 1
+    if negate:
+        return f"[^/{''.join(parts)}]"
+    return f"[{''.join(parts)}]" if parts else "(?!)"
 
 
 def matches(path: str, patterns: Iterable[str]) -> bool:
