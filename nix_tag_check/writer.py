@@ -11,6 +11,7 @@ closes, also when this process is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
@@ -61,6 +62,8 @@ def _serve(requests: int, answers: int) -> None:
     status = 0
     try:
         signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+        with contextlib.suppress(OSError):  # waking it must not preempt the sender
+            os.nice(10)
         while (request := _receive(requests)) is not None:
             path, data, original = request
             _send(answers, list(_write(os.fsdecode(path), data, original)))
