@@ -514,7 +514,9 @@ def _print_available(
     return 2 if out.errors else 1 if problems else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, record: bool = True) -> int:
+    """`record`: a check from the command line (argv None) is recorded for a replay, unless
+    the caller knows a file it reads has just changed (a recording would be refused)."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
@@ -526,7 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nix-tag-check: error: --registry checks the committed references; run it "
               "without --fix or --diff", file=sys.stderr)
         return 2
-    if argv is not None or args.fix or args.diff or args.registry or args.no_cache:
+    if argv is not None or not record or args.fix or args.diff or args.registry \
+            or args.no_cache:
         return _guarded_run(args)
     from . import recording  # a check from the command line: main.py may replay it next time
 

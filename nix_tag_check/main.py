@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    record = True
     if argv is None:
         import sys
 
@@ -18,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = replay.replay(sys.argv[1:])
         if status is not None:
             return status
+        record = not replay.just_changed()  # the recording would be refused: do not trace
     from . import cli
 
-    return cli.main(argv)
+    return cli.main(argv, record=record)

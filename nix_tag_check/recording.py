@@ -24,9 +24,8 @@ from typing import Any, TextIO
 
 from . import recording_hooks, replay
 from .recording_hooks import absolute
-from .replay import REV_PARSE, Summary
+from .replay import RACY_NS, REV_PARSE, Summary
 
-RACY_NS = 50_000_000
 # A ctime in whole seconds: a file system that keeps seconds (or two, as FAT does), on which
 # two versions written within the same second or two look alike.
 COARSE_NS = 2_000_000_000
@@ -117,9 +116,10 @@ def _store(recorder: Recorder, status: int) -> None:
     own = _own_folders(recorder)
     if path is None or any(_inside(write, own) is False for write in recorder.writes):
         return
-    deps = sorted(_dependencies(recorder, frozenset(recorder.writes)), key=_recent_first)
+    deps = _dependencies(recorder, frozenset(recorder.writes))
     if not _settled(deps, recorder.started_ns - RACY_NS):
         return  # before any work: the file system's clock can only move the cutoff earlier
+    deps.sort(key=_recent_first)
     memo = (replay.FORMAT, recorder.key, tuple(deps), tuple(recorder.gits),
             tuple(recorder.output), status)
     _write(path, marshal.dumps(memo), lambda cutoff: _settled(deps, cutoff), recorder.started_ns)

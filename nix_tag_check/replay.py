@@ -26,6 +26,8 @@ KIND_MASK = 0o170000
 DIRECTORY = 0o040000
 SYMLINK = 0o120000
 REV_PARSE = ("rev-parse", "--show-toplevel", "--absolute-git-dir")
+# A file changed less than this before a run keeps it from being recorded (recording.py).
+RACY_NS = 50_000_000
 # Set by git for each commit, read by no part of a check (Nix runs with its own environment).
 VOLATILE_ENV = frozenset({"_", "OLDPWD", "SHLVL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"})
 # Runs that are never recorded: not worth a git process to look for their recording.
@@ -160,8 +162,11 @@ def _matching_memo(argv: Sequence[str]) -> tuple[Any, ...] | None:
     if memo[0] != FORMAT or memo[1] != run_key:
         return None
     known = {(REV_PARSE, cwd): (status, out)}
-    if not all(summary(op, dep, arg) == seen for op, dep, arg, seen in memo[2]):
-        return None
+    for op, dep, arg, seen in memo[2]:
+        now = summary(op, dep, arg)
+        if now != seen:
+            _note_miss(op, now)
+            return None
     for args, where, seen in memo[3]:
         got = known.get((args, where))
         if got is None:
@@ -169,6 +174,23 @@ def _matching_memo(argv: Sequence[str]) -> tuple[Any, ...] | None:
         if got != seen:
             return None
     return tuple(memo)
+
+
+# Whether the last miss was a file changed just now: the run it leads to cannot be recorded.
+_just_changed = [False]
+
+
+def just_changed() -> bool:
+    """Whether the last replay missed on a file changed within RACY_NS: the real run that
+    follows would be refused a recording (see recording.py), so it need not be traced."""
+    return _just_changed[0]
+
+
+def _note_miss(op: str, now: Summary) -> None:
+    if op in ("s", "l") and len(now) == 7:
+        import time
+
+        _just_changed[0] = max(now[5], now[6]) >= time.time_ns() - RACY_NS
 
 
 def _write_output(chunks: Sequence[tuple[int, str | None]], status: int) -> int:

@@ -34,6 +34,7 @@ class Run:
         self.out = done.stdout
         lines = done.stderr.splitlines()
         self.replayed = lines[-1] == REPLAYED
+        self.traced = "'nix_tag_check.recording'" in lines[-1]
         self.err = "\n".join(lines[:-1])
 
     def same_output(self, other: Run) -> bool:
@@ -123,6 +124,19 @@ def test_a_manifest_replaced_by_a_link_is_read_again(repo: Path) -> None:
     linked = tool(repo)
     assert not linked.replayed
     assert "deploy/hello.yaml" in real.out and "deploy/hello.yaml" not in linked.out
+
+
+def test_a_run_right_after_an_edit_is_not_traced_and_the_next_is(repo: Path) -> None:
+    recorded(repo)
+    manifest = repo / "deploy" / "hello.yaml"
+    manifest.write_text(manifest.read_text().replace("replicas: 2", "replicas: 3"))
+    edited = tool(repo)
+    assert not edited.replayed and not edited.traced
+    settle()
+    after = tool(repo)
+    assert not after.replayed and after.traced
+    again = tool(repo)
+    assert again.replayed and again.same_output(after) and again.same_output(edited)
 
 
 def test_an_edited_nix_file_is_evaluated_again(repo: Path) -> None:
