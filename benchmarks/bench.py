@@ -413,8 +413,8 @@ def scan_rows(root: Path, work: int, repeat: int, m: int, big: int) -> list[str]
     second = median_seconds(lambda: run([*TOOL], repo), repeat)
     out.append(row("second run, nothing changed / first run", first, second, "s", 0.1))
     scans = median_seconds(lambda: (forget_runs(repo), run([*TOOL], repo)), repeat)
-    out.append(row("second run, recorded run removed (scan cache only) / first run", first,
-                   scans, "s", 0.1))
+    out.append(row("second run, recorded run removed (scan cache only, and recording "
+                   "again) / first run", first, scans, "s", None))
     edited = repo / "deploy" / "team7" / "svc7.yaml"
 
     def edit_one() -> None:

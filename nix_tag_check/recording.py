@@ -29,22 +29,27 @@ from .replay import RACY_NS, REV_PARSE, Summary
 # A ctime in whole seconds: a file system that keeps seconds (or two, as FAT does), on which
 # two versions written within the same second or two look alike.
 COARSE_NS = 2_000_000_000
+# Beyond these a run is not recorded: memory stays bounded by the largest file, not by the
+# number of files (a 10,000-manifest check looks about 10,300 times and writes 10,001 lines).
+MAX_LOOKS = 12_000
+MAX_WRITES = 12_000
 KEEP = 64  # recordings per repository; the oldest go first
 Dep = tuple[str, str, int]  # op, absolute path, argument (access mode)
 
 
 class Capture:
-    """A text stream that keeps each write, in order, for the replay."""
+    """A text stream that keeps each write, in order, for the replay (until the recorder
+    gives up)."""
 
-    def __init__(self, stream: TextIO, fd: int, log: list[tuple[int, str | None]]) -> None:
-        self._stream, self._fd, self._log = stream, fd, log
+    def __init__(self, stream: TextIO, fd: int, recorder: Recorder) -> None:
+        self._stream, self._fd, self._recorder = stream, fd, recorder
 
     def write(self, text: str) -> int:
-        self._log.append((self._fd, text))
+        self._recorder.wrote_out(self._fd, text)
         return self._stream.write(text)
 
     def flush(self) -> None:
-        self._log.append((self._fd, None))
+        self._recorder.wrote_out(self._fd, None)
         self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
@@ -66,8 +71,8 @@ class Recorder:
         self._undo: list[tuple[Any, str, Any]] = []
 
     def start(self) -> None:
-        self._patch(sys, "stdout", Capture(sys.stdout, 1, self.output))
-        self._patch(sys, "stderr", Capture(sys.stderr, 2, self.output))
+        self._patch(sys, "stdout", Capture(sys.stdout, 1, self))
+        self._patch(sys, "stderr", Capture(sys.stderr, 2, self))
         for owner, name, wrapper in recording_hooks.wrappers(self):
             self._patch(owner, name, wrapper)
 
@@ -82,20 +87,37 @@ class Recorder:
 
     def saw(self, op: str, path: Any, value: Summary, arg: int = 0) -> None:
         """Note a look at `path`; the same look seeing something else later: not replayable."""
+        if self.refused:
+            return
         where = path if type(path) is str and path.startswith("/") else absolute(path)
         if where is None:
-            self.refused = True
+            self.give_up()
             return
         dep = (op, where, arg)
         if dep in self.seen and value is not None and self.seen[dep] not in (None, value):
-            self.refused = True
+            self.give_up()
         elif self.seen.get(dep) is None:
             self.seen[dep] = value
+            if len(self.seen) > MAX_LOOKS:
+                self.give_up()
+
+    def wrote_out(self, fd: int, text: str | None) -> None:
+        if not self.refused:
+            self.output.append((fd, text))
+            if len(self.output) > MAX_WRITES:
+                self.give_up()
+
+    def give_up(self) -> None:
+        """A run too large to record: its recording would hold memory in proportion to the
+        repository. Stop tracing and let go of what was kept."""
+        self.refused = True
+        self.stop()
+        self.seen, self.output, self.gits = {}, [], []
 
     def wrote(self, path: Any) -> None:
         where = absolute(path)
         if where is None:
-            self.refused = True
+            self.give_up()
         elif where != os.devnull:  # subprocess's DEVNULL
             self.writes.append(where)
 

@@ -49,7 +49,7 @@ def _stat(rec: Recorder, real: Wrapper) -> Wrapper:
         if isinstance(path, int):  # an open file: how it was opened is recorded
             return real(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
         if dir_fd is not None:
-            rec.refused = True
+            rec.give_up()
         op = "s" if follow_symlinks else "l"
         try:
             st = real(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
@@ -64,7 +64,7 @@ def _stat(rec: Recorder, real: Wrapper) -> Wrapper:
 def _lstat(rec: Recorder, real: Wrapper) -> Wrapper:
     def lstat(path: Any, *, dir_fd: int | None = None) -> Any:
         if dir_fd is not None:
-            rec.refused = True
+            rec.give_up()
         try:
             st = real(path, dir_fd=dir_fd)
         except (OSError, ValueError) as exc:
@@ -110,7 +110,7 @@ def _open(rec: Recorder, real: Wrapper) -> Wrapper:
 def _os_open(rec: Recorder, real: Wrapper) -> Wrapper:
     def open_(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         if dir_fd is not None:
-            rec.refused = True
+            rec.give_up()
         if flags & WRITE_FLAGS:
             rec.wrote(path)
             return int(real(path, flags, mode, dir_fd=dir_fd))
@@ -183,7 +183,7 @@ class Listing:
 def _readlink(rec: Recorder, real: Wrapper) -> Wrapper:
     def readlink(path: Any, *, dir_fd: int | None = None) -> Any:
         if dir_fd is not None:
-            rec.refused = True
+            rec.give_up()
         try:
             target = real(path, dir_fd=dir_fd)
         except OSError as exc:
@@ -197,7 +197,7 @@ def _readlink(rec: Recorder, real: Wrapper) -> Wrapper:
 def _access(rec: Recorder, real: Wrapper) -> Wrapper:
     def access(path: Any, mode: int, **kwargs: Any) -> bool:
         if kwargs:
-            rec.refused = True
+            rec.give_up()
         allowed = bool(real(path, mode, **kwargs))
         rec.saw("a", path, allowed, mode)
         return allowed
@@ -210,7 +210,7 @@ def _writer(rec: Recorder, real: Wrapper) -> Wrapper:
             if isinstance(arg, (str, bytes, os.PathLike)):
                 rec.wrote(arg)
         if kwargs.get("dir_fd") is not None or kwargs.get("src_dir_fd") is not None:
-            rec.refused = True
+            rec.give_up()
         return real(*args, **kwargs)
     return write
 
@@ -227,13 +227,13 @@ def _run(rec: Recorder, real: Wrapper) -> Wrapper:
         try:
             done = real(*args, **kwargs)
         except OSError:
-            rec.refused = True
+            rec.give_up()
             raise
         finally:
             rec.allow_git -= 1
         where = replay_cwd(kwargs.get("cwd"))
         if where is None or not isinstance(done.stdout, bytes):
-            rec.refused = True
+            rec.give_up()
         else:
             rec.gits.append((tuple(command[1:]), where, (done.returncode, done.stdout)))
         return done
@@ -261,6 +261,6 @@ def _popen(rec: Recorder, real: type[subprocess.Popen[Any]]) -> Wrapper:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             if not rec.allow_git:
-                rec.refused = True
+                rec.give_up()
             super().__init__(*args, **kwargs)
     return Watched

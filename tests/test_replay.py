@@ -357,3 +357,26 @@ def test_a_file_read_right_after_its_look_is_one_input(tmp_path: Path) -> None:
     finally:
         rec.stop()
     assert [op for op, where, _ in rec.seen if where == str(path)] == ["l"]
+
+
+def test_a_run_that_looks_too_often_is_not_recorded_and_lets_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recording, "MAX_LOOKS", 3)
+    real_stat = os.stat
+    rec = recording.Recorder([])
+    rec.start()
+    try:
+        for number in range(5):
+            os.path.exists(tmp_path / f"{number}.yaml")
+        assert os.stat is real_stat  # no longer traced
+    finally:
+        rec.stop()
+    assert rec.refused and rec.seen == {}
+
+
+def test_a_run_that_writes_too_much_is_not_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recording, "MAX_WRITES", 3)
+    rec = recording.Recorder([])
+    for _ in range(5):
+        rec.wrote_out(1, "line\n")
+    assert rec.refused and rec.output == []
