@@ -108,8 +108,9 @@ class Recorder:
                 self.give_up()
 
     def give_up(self) -> None:
-        """A run too large to record: its recording would hold memory in proportion to the
-        repository. Stop tracing and let go of what was kept."""
+        """A run that cannot be recorded (a program other than git, a look the recording
+        cannot describe, or too many: memory would grow with the repository). Stop
+        tracing and let go of what was kept."""
         self.refused = True
         self.stop()
         self.seen, self.output, self.gits = {}, [], []
@@ -156,8 +157,8 @@ def _git_dir(recorder: Recorder) -> str | None:
 
 
 def _own_folders(recorder: Recorder) -> tuple[str, ...]:
-    """The tool's caches, in every repository the run asked git about: written by the run
-    itself, and no input of its output."""
+    """The tool's caches, in every repository the run asked git about: the only place a
+    recorded run may write."""
     found = []
     for args, _, (code, out) in recorder.gits:
         git_dir = replay.git_dir_of(out) if args == REV_PARSE and code == 0 else None
