@@ -229,7 +229,9 @@ class _Writes:
             except OSError:  # no process to be had: as fast as a fix was before
                 self.in_place = True
         if self.writer is None:
-            return _write_in_place(path, data, original, shown, self.out)
+            from .writer import outcome
+
+            return self._reported(path, shown, *outcome(path, data, original))
         self.writer.submit(path, data, original)
         self.pending = (path, shown, then)
         return None
@@ -241,11 +243,15 @@ class _Writes:
         path, shown, then = self.pending
         self.pending = None
         assert self.writer is not None
-        kind, message = self.writer.result()
-        if kind == "ok":
+        if self._reported(path, shown, *self.writer.result()):
             self.stale = True
             then()
-        elif kind == "changed":
+
+    def _reported(self, path: str, shown: str, kind: str, message: str) -> bool:
+        """Whether the write went through; else its one error line (or the interrupt)."""
+        if kind == "ok":
+            return True
+        if kind == "changed":
             self.out.problem(ChangedOnDisk(message, path=path), shown)
         elif kind == "oserror":
             self.out.error(_cannot_write(message), shown)
@@ -253,25 +259,11 @@ class _Writes:
             raise KeyboardInterrupt
         else:
             self.out.error(f"internal error, file left as it was: {message}", shown)
+        return False
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def _write_in_place(path: str, data: bytes, original: bytes, shown: str,
-                    out: report.Reporter) -> bool:
-    from . import patch  # only a fix writes: keep it off the start-up of every check
-
-    try:
-        patch.write_atomic(path, data, original)
-    except ChangedOnDisk as exc:
-        out.problem(exc, shown)
-        return False
-    except OSError as exc:
-        out.error(_cannot_write(exc.strerror or str(exc)), shown)
-        return False
-    return True
 
 
 def _cannot_write(why: str) -> str:

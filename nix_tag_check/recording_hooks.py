@@ -27,9 +27,10 @@ WRITERS = ("replace", "rename", "unlink", "remove", "mkdir", "rmdir", "link", "s
 
 
 def wrappers(rec: Recorder) -> list[tuple[Any, str, Wrapper]]:
+    stat = _stat(rec, os.stat)
     found: list[tuple[Any, str, Wrapper]] = [
-        (os, "stat", _stat(rec, os.stat)),
-        (os, "lstat", _lstat(rec, os.lstat)),
+        (os, "stat", stat),
+        (os, "lstat", _lstat(stat)),
         (os, "open", _os_open(rec, os.open)),
         (os, "listdir", _listdir(rec, os.listdir)),
         (os, "scandir", _scandir(rec, os.scandir)),
@@ -61,17 +62,10 @@ def _stat(rec: Recorder, real: Wrapper) -> Wrapper:
     return stat
 
 
-def _lstat(rec: Recorder, real: Wrapper) -> Wrapper:
+def _lstat(stat: Wrapper) -> Wrapper:
+    """os.lstat is os.stat without following a link: one wrapper notes both."""
     def lstat(path: Any, *, dir_fd: int | None = None) -> Any:
-        if dir_fd is not None:
-            rec.give_up()
-        try:
-            st = real(path, dir_fd=dir_fd)
-        except (OSError, ValueError) as exc:
-            rec.saw("l", path, _failure(exc))
-            raise
-        rec.saw("l", path, replay.identity(st))
-        return st
+        return stat(path, dir_fd=dir_fd, follow_symlinks=False)
     return lstat
 
 

@@ -66,24 +66,27 @@ def _serve(requests: int, answers: int) -> None:
             os.nice(10)
         while (request := _receive(requests)) is not None:
             path, data, original = request
-            _send(answers, list(_write(os.fsdecode(path), data, original)))
+            kind, message = outcome(os.fsdecode(path), data, original)
+            _send(answers, [kind.encode(), message.encode("utf-8", "surrogateescape")])
     except BaseException:  # the pipe is gone: nothing to tell anyone
         status = 1
     os._exit(status)  # never the parent's atexit handlers, buffers or test runner
 
 
-def _write(path: str, data: bytes, original: bytes) -> tuple[bytes, bytes]:
+def outcome(path: str, data: bytes, original: bytes) -> tuple[str, str]:
+    """patch.write_atomic, and how it went: (OK, "") or (kind, message). The helper and a
+    write in place both go through here, so both are reported alike."""
     try:
         patch.write_atomic(path, data, original)
     except ChangedOnDisk as exc:
-        return CHANGED.encode(), exc.message.encode()
+        return CHANGED, exc.message
     except OSError as exc:
-        return OSERROR.encode(), (exc.strerror or str(exc)).encode()
+        return OSERROR, exc.strerror or str(exc)
     except KeyboardInterrupt:
-        return INTERRUPTED.encode(), b""
-    except Exception as exc:  # told to the parent, which reports it
-        return FAILED.encode(), str(exc).encode()
-    return OK.encode(), b""
+        return INTERRUPTED, ""
+    except Exception as exc:  # told to the caller, which reports it
+        return FAILED, str(exc)
+    return OK, ""
 
 
 def _send(fd: int, parts: list[bytes]) -> None:
