@@ -1,3 +1,3 @@
-from .main import main
+from nix_tag_check.main import main
 
 raise SystemExit(main())

@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from nix_tag_check import config as cfg
+from nix_tag_check.config import load as cfg
 
 # (path, bytes, the ConfigError message, or None when the loader accepted it)
 LOADED: list[tuple[str, bytes, str | None]] = []

@@ -10,10 +10,10 @@ from pathlib import Path
 import config_log
 import pytest
 
+from nix_tag_check.config.reference import parse_repository
 from nix_tag_check.errors import ScanError
-from nix_tag_check.fix import fix_text
-from nix_tag_check.reference import parse_repository
-from nix_tag_check.scan import Expected
+from nix_tag_check.fix.apply import fix_text
+from nix_tag_check.scan.find import Expected
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]

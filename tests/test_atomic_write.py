@@ -1,4 +1,4 @@
-"""patch.write_atomic: the file is replaced whole, keeps its mode, and is never written over
+"""write.write_atomic: the file is replaced whole, keeps its mode, and is never written over
 someone else's change; its temporary file takes no name that is not free."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nix_tag_check import atomic, patch
+from nix_tag_check import atomic
 from nix_tag_check.errors import ChangedOnDisk
+from nix_tag_check.fix import write
 
 OLD = b"image: api:v1\n"
 NEW = b"image: api:v2\n"
@@ -34,21 +35,21 @@ def _others(path: Path) -> list[str]:
 
 
 def test_the_new_content_replaces_the_file_and_no_temporary_file_stays(manifest: Path) -> None:
-    patch.write_atomic(str(manifest), NEW, OLD)
+    write.write_atomic(str(manifest), NEW, OLD)
     assert manifest.read_bytes() == NEW
     assert _others(manifest) == []
 
 
 def test_the_mode_is_kept_with_its_set_group_id_bit(manifest: Path) -> None:
     manifest.chmod(0o2640)
-    patch.write_atomic(str(manifest), NEW, OLD)
+    write.write_atomic(str(manifest), NEW, OLD)
     assert manifest.stat().st_mode & 0o7777 == 0o2640
 
 
 def test_a_name_someone_holds_is_skipped_and_left_alone(manifest: Path) -> None:
     squatter = _first_temporary(manifest)
     squatter.write_bytes(b"theirs")
-    patch.write_atomic(str(manifest), NEW, OLD)
+    write.write_atomic(str(manifest), NEW, OLD)
     assert manifest.read_bytes() == NEW
     assert squatter.read_bytes() == b"theirs"
 
@@ -57,7 +58,7 @@ def test_a_link_at_the_temporary_name_is_never_followed(manifest: Path, tmp_path
     target = tmp_path / "elsewhere"
     target.write_bytes(b"keep")
     _first_temporary(manifest).symlink_to(target)
-    patch.write_atomic(str(manifest), NEW, OLD)
+    write.write_atomic(str(manifest), NEW, OLD)
     assert manifest.read_bytes() == NEW
     assert target.read_bytes() == b"keep"
 
@@ -67,7 +68,7 @@ def test_when_every_name_tried_is_taken_a_random_one_is_drawn(
 ) -> None:
     monkeypatch.setattr(atomic, "_TRIES", 1)
     _first_temporary(manifest).write_bytes(b"theirs")
-    patch.write_atomic(str(manifest), NEW, OLD)
+    write.write_atomic(str(manifest), NEW, OLD)
     assert manifest.read_bytes() == NEW
     assert _others(manifest) == [_first_temporary(manifest).name]
 
@@ -82,7 +83,7 @@ def test_when_every_name_tried_is_taken_a_random_one_is_drawn(
 def test_a_file_changed_since_it_was_read_is_left_as_it_is(
     manifest: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[Path], object]
 ) -> None:
-    real = patch._current
+    real = write._current
     left: list[bytes] = []
 
     def someone_changes_it_first(path: str, limit: int) -> tuple[bytes, os.stat_result]:
@@ -90,8 +91,8 @@ def test_a_file_changed_since_it_was_read_is_left_as_it_is(
         left.append(manifest.read_bytes())
         return real(path, limit)
 
-    monkeypatch.setattr(patch, "_current", someone_changes_it_first)
+    monkeypatch.setattr(write, "_current", someone_changes_it_first)
     with pytest.raises(ChangedOnDisk):
-        patch.write_atomic(str(manifest), NEW, OLD)
+        write.write_atomic(str(manifest), NEW, OLD)
     assert manifest.read_bytes() == left[0]
     assert _others(manifest) == []

@@ -14,10 +14,10 @@ import pytest
 from conftest import git
 from nixtools import counting_nix, starts
 
-from nix_tag_check.config import ImageSpec
+from nix_tag_check.config.load import ImageSpec
+from nix_tag_check.config.reference import parse_repository
+from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.main import main
-from nix_tag_check.nix_eval import Evaluated
-from nix_tag_check.reference import parse_repository
 
 HELLO = "registry.example.com/team/hello"
 IMAGE = ('{{ image = derivation {{ name = "img"; system = "x86_64-linux"; builder = "/bin/sh"; '
@@ -53,7 +53,7 @@ def _assert_fresh(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _entries(repo: Path) -> list[Path]:
-    folder = repo / ".git/nix-tag-check"
+    folder = repo / ".git/nix-tag-check/eval"
     return [p for p in folder.glob("*.json") if p.name != "hashes.json"]
 
 
@@ -62,7 +62,7 @@ def test_an_odd_cache_entry_is_ignored_and_rebuilt(
     repo: Path, nix_log: Path, capsys: pytest.CaptureFixture[str], odd: str
 ) -> None:
     before = _tags(capsys)
-    for entry in [*_entries(repo), repo / ".git/nix-tag-check/hashes.json"]:
+    for entry in [*_entries(repo), repo / ".git/nix-tag-check/eval/hashes.json"]:
         if entry.exists():
             entry.unlink()
         if odd == "fifo":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from nixtools import out_path_hash
 
-from nix_tag_check.config import parse_attr_path
+from nix_tag_check.config.load import parse_attr_path
 from nix_tag_check.main import main
 
 IMAGE = "  - name: registry.example.com/team/hello\n    nix: default.nix\n    attr: hello\n"

@@ -218,7 +218,7 @@ def test_no_cache_always_evaluates(repo: Path, nix_log: Path) -> None:
 
 def test_cache_lives_under_git_not_in_the_work_tree(repo: Path) -> None:
     main([])
-    assert list((repo / ".git/nix-tag-check").glob("*.json"))
+    assert list((repo / ".git/nix-tag-check/eval").glob("*.json"))
     assert git(repo, "status", "--porcelain") == ""
 
 
@@ -228,7 +228,7 @@ def test_corrupt_cache_is_ignored_and_rebuilt(
 ) -> None:
     main([])
     expected_out = capsys.readouterr().out
-    for entry in (repo / ".git/nix-tag-check").glob("*.json"):
+    for entry in (repo / ".git/nix-tag-check/eval").glob("*.json"):
         entry.write_bytes(garbage)
     nix_log.unlink()
     assert main([]) == 1
@@ -244,8 +244,8 @@ def test_cache_entry_with_wrong_tag_for_other_inputs_is_not_reused(
 ) -> None:
     """A tampered entry whose recorded inputs do not match is never trusted."""
     main([])
-    (entry,) = set((repo / ".git/nix-tag-check").glob("*.json")) - {
-        repo / ".git/nix-tag-check/hashes.json"}
+    (entry,) = set((repo / ".git/nix-tag-check/eval").glob("*.json")) - {
+        repo / ".git/nix-tag-check/eval/hashes.json"}
     data = json.loads(entry.read_text())
     data["results"][0]["tag"] = "0" * 32
     data["key"] = "different"
@@ -473,6 +473,6 @@ def test_an_error_inside_a_flake_points_at_the_repository_file(
 
 def test_a_run_whose_evaluations_are_all_cached_starts_no_nix_machinery(repo: Path) -> None:
     """Threads, futures and logging are for running Nix: a cached run does not import them."""
-    which = "m.startswith(('concurrent', 'logging')) or m == 'nix_tag_check.processes'"
-    assert "nix_tag_check.processes" in imported_by_a_run(repo, which)
+    which = "m.startswith(('concurrent', 'logging')) or m == 'nix_tag_check.evaluate.processes'"
+    assert "nix_tag_check.evaluate.processes" in imported_by_a_run(repo, which)
     assert imported_by_a_run(repo, which) == "[]"

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from nix_tag_check import yaml_tree as yt
-from nix_tag_check.fix import fix_text
-from nix_tag_check.scan import Finding, ScanError, scan
+from nix_tag_check.fix.apply import fix_text
+from nix_tag_check.scan.find import Finding, ScanError, scan
+from nix_tag_check.yamltree import tree as yt
 
 EXPECTED = expected_map()
 FUZZ = settings(max_examples=400, deadline=None,

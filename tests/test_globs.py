@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from nix_tag_check import files
 from nix_tag_check.main import main
+from nix_tag_check.manifests import select
 
 
 @pytest.mark.parametrize(("pattern", "path", "matched"), [
@@ -30,7 +30,7 @@ from nix_tag_check.main import main
 def test_a_bracket_in_a_glob(pattern: str, path: str, matched: bool) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no FutureWarning from the regex engine either
-        assert files.matches(path, [pattern]) is matched
+        assert select.matches(path, [pattern]) is matched
 
 
 def test_a_glob_that_is_a_bad_range_is_an_empty_glob_not_a_crash(

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nix_tag_check import local_proof, patch
-from nix_tag_check import yaml_tree as yt
-from nix_tag_check.edits import AddKey, Edit, SetValue
 from nix_tag_check.errors import PatchError
+from nix_tag_check.fix import local_proof
+from nix_tag_check.fix import verify as patch
+from nix_tag_check.scan.edits import AddKey, Edit, SetValue
+from nix_tag_check.yamltree import tree as yt
 
 
 def _scalar_holding(roots: list[yt.Node], text: str, at: int) -> yt.Scalar:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nix_tag_check.nix_source import from_json, scan, to_json
+from nix_tag_check.evaluate.lexer import from_json, scan, to_json
 
 PATHS = [
     ("./src", [("./src", False)]),

@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from nix_tag_check.fix import fix_text
+from nix_tag_check.fix.apply import fix_text
 
 EXPECTED = expected_map(api="a2")
 API = "ghcr.io/acme/api"

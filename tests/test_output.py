@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from nixtools import out_path_hash
 
-from nix_tag_check import __version__, color
+from nix_tag_check import __version__
 from nix_tag_check.main import main
+from nix_tag_check.report import color
 
 HELLO = "registry.example.com/team/hello"
 OLD = "1dq4d2v2l6f3n5p8r0s9x7y4z1a2b3c4"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nix_tag_check import patch
-from nix_tag_check import yaml_tree as yt
-from nix_tag_check.edits import AddKey, Edit, RemoveKey, SetValue
+from nix_tag_check.fix import verify as patch
+from nix_tag_check.scan.edits import AddKey, Edit, RemoveKey, SetValue
+from nix_tag_check.yamltree import tree as yt
 
 ORIGINAL = "a:\n  image: x:old\n  b: [1, 2]\nk:\n  name: n\n  digest: d\n"
 AT_OLD = ORIGINAL.index("x:old")

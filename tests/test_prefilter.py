@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_tag_check.prefilter import mentions, mentions_file
+from nix_tag_check.manifests.prefilter import mentions, mentions_file
 
 NEEDLES = ("team/hello",)
 

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from nix_tag_check.fix import fix_text
-from nix_tag_check.scan import Finding, ScanError, scan
+from nix_tag_check.fix.apply import fix_text
+from nix_tag_check.scan.find import Finding, ScanError, scan
 
 EXPECTED = expected_map()
 FRESH = {HELLO: HELLO_TAG, API: API_TAG}
@@ -785,9 +785,9 @@ def test_scan_cache_on_and_off_give_the_same_results(m: Manifest) -> None:
     import os
     import tempfile
 
-    from nix_tag_check.check import Checker
-    from nix_tag_check.config import ImageSpec
-    from nix_tag_check.nix_eval import Evaluated
+    from nix_tag_check.config.load import ImageSpec
+    from nix_tag_check.evaluate.nix import Evaluated
+    from nix_tag_check.scan.checker import Checker
 
     evaluated = [Evaluated(ImageSpec(e.name, e.repository, "auto", "x86_64-linux", (), e.source),
                            e.tag, "/nix/store/x") for e in expected_map().values()]

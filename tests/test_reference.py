@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nix_tag_check.reference import (
+from nix_tag_check.config.reference import (
     ReferenceError,
     Repository,
     is_nix_hash,

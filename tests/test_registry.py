@@ -15,12 +15,14 @@ from typing import ClassVar
 import pytest
 from registry_server import Registry, TokenServer, oci_layout, running
 
-from nix_tag_check import config as cfg
-from nix_tag_check import registry, registry_auth, registry_gate
-from nix_tag_check.config import ImageSpec
-from nix_tag_check.reference import parse_repository
-from nix_tag_check.registry import Answer, ImageRef, Outcome
-from nix_tag_check.registry_challenge import parse_challenge
+from nix_tag_check.config import load as cfg
+from nix_tag_check.config.load import ImageSpec
+from nix_tag_check.config.reference import parse_repository
+from nix_tag_check.gate.registry import auth as registry_auth
+from nix_tag_check.gate.registry import client as registry
+from nix_tag_check.gate.registry import gate as registry_gate
+from nix_tag_check.gate.registry.challenge import parse_challenge
+from nix_tag_check.gate.registry.client import Answer, ImageRef, Outcome
 
 TAG = "0c3vh8lmz4ld1rq5jr0yb9xq7fxsxk3w"
 

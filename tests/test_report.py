@@ -8,11 +8,11 @@ import pytest
 
 from nix_tag_check import report
 from nix_tag_check.errors import ConfigError, EvalError, FileProblem, LocatedError, ScanError
-from nix_tag_check.mode import Mode
 from nix_tag_check.report.github import GithubReporter
 from nix_tag_check.report.json import JsonReporter
+from nix_tag_check.report.mode import Mode
 from nix_tag_check.report.text import DiffReporter, TextReporter
-from nix_tag_check.rules import Finding
+from nix_tag_check.scan.rules import Finding
 
 FINDING = Finding(3, 8, "ghcr.io/acme/api", "old", "new", "default.nix#api", "image")
 

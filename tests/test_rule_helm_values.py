@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import expected_map, fix_error
 
-from nix_tag_check.fix import fix_text
-from nix_tag_check.scan import ScanError, scan
+from nix_tag_check.fix.apply import fix_text
+from nix_tag_check.scan.find import ScanError, scan
 
 EXPECTED = expected_map(hello="h2", api="a2")
 REPO = "repository: ghcr.io/acme/api\n"
@@ -151,13 +151,13 @@ def test_a_tag_that_would_read_as_a_number_stays_a_string(source: str, fixed: st
 
 @pytest.mark.parametrize("tag", ["1.20", "20240101", "true", "no", "null", "1e5", "0x1f"])
 def test_every_tag_yaml_would_not_read_as_a_string_is_quoted(tag: str) -> None:
-    from nix_tag_check.edits import plain
+    from nix_tag_check.scan.edits import plain
 
     assert plain(tag) == f'"{tag}"'
 
 
 @pytest.mark.parametrize("tag", ["v1.20", "1.2.3", "bhvhf4ndzxgqnlwzv5s272i5xs2qs6v0", "latest"])
 def test_a_tag_that_reads_as_a_string_stays_plain(tag: str) -> None:
-    from nix_tag_check.edits import plain
+    from nix_tag_check.scan.edits import plain
 
     assert plain(tag) == tag

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import HELLO, HELLO_TAG, expected_map, fix_error
 
-from nix_tag_check.fix import fix_text
+from nix_tag_check.fix.apply import fix_text
 
 EXPECTED = expected_map(hello="h2", api="a2")
 PATH = "deploy/kustomization.yaml"

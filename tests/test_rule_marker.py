@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import expected_map, fix_error
 
-from nix_tag_check.fix import fix_text
+from nix_tag_check.fix.apply import fix_text
 
 EXPECTED = expected_map(hello="h2", api="a2")
 MARK = "# nix-tag-check: ghcr.io/acme/api"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import expected_map, fix_error, git
 
-from nix_tag_check.fix import fix_text
+from nix_tag_check.fix.apply import fix_text
 from nix_tag_check.main import main
-from nix_tag_check.scan import scan
+from nix_tag_check.scan.find import scan
 
 EXPECTED = expected_map(hello="h2", api="a2")
 IGNORE = "# nix-tag-check: ignore"

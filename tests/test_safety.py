@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from nix_tag_check import files, patch
+from nix_tag_check import paths
+from nix_tag_check.fix import verify as patch
+from nix_tag_check.fix import write
 from nix_tag_check.main import main
 
 HELLO = "registry.example.com/team/hello"
@@ -165,7 +167,7 @@ def test_exception_before_rename_leaves_the_original_and_no_temporary_file(
     def interrupted(path: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(patch, "before_rename", interrupted)
+    monkeypatch.setattr(write, "before_rename", interrupted)
     before = (repo / "deploy/hello.yaml").read_bytes()
     assert main(["--fix", "deploy/hello.yaml"]) == 130
     assert (repo / "deploy/hello.yaml").read_bytes() == before
@@ -177,9 +179,9 @@ def test_signal_between_read_and_write_leaves_a_whole_file(repo: Path, signum: i
     """The signal arrives with the temporary file written: it waits for the rename."""
     script = textwrap.dedent(f"""
         import os, sys
-        from nix_tag_check import patch
+        from nix_tag_check.fix import write
         from nix_tag_check.main import main
-        patch.before_rename = lambda path: os.kill(os.getpid(), {int(signum)})
+        write.before_rename = lambda path: os.kill(os.getpid(), {int(signum)})
         sys.exit(main(["--fix", "deploy/hello.yaml"]))
     """)
     before = (repo / "deploy/hello.yaml").read_bytes()
@@ -212,5 +214,5 @@ def test_duplicate_keys_are_an_error_not_a_guess(
 def test_inside_a_folder_is_a_whole_path_component(
     path: str, folder: str, inside: bool, rel: str
 ) -> None:
-    assert files.is_inside(path, folder) is inside
-    assert files.relative(path, folder) == rel
+    assert paths.is_inside(path, folder) is inside
+    assert paths.relative(path, folder) == rel

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from conftest import HELLO, expected_map
 
-from nix_tag_check import check, scan_cache
-from nix_tag_check.config import ImageSpec
+from nix_tag_check import state
+from nix_tag_check.config.load import ImageSpec
+from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.main import main
-from nix_tag_check.nix_eval import Evaluated
+from nix_tag_check.scan import checker as check
+from nix_tag_check.scan import records as scan_cache
 
 FRESH = "bhvhf4ndzxgqnlwzv5s272i5xs2qs6v0"
 STALE_A = "0000000000000000000000000000000a"
@@ -118,8 +120,8 @@ def test_edit_in_the_same_tick_as_the_scan_is_read_again(
     st = os.stat(path)
     path.write_text(manifest(STALE_B))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    monkeypatch.setattr(scan_cache, "identity", lambda _: [st.st_size, st.st_mtime_ns,
-                                                           st.st_ctime_ns, st.st_ino, st.st_dev])
+    monkeypatch.setattr(state, "identity", lambda _: (st.st_size, st.st_mtime_ns,
+                                                      st.st_ctime_ns, st.st_ino, st.st_dev))
     assert run(folder, "a.yaml") == [("a.yaml", STALE_B, True)]
     assert parses.take() == ["a.yaml", "a.yaml"]
 

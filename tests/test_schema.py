@@ -1,4 +1,4 @@
-"""nix_tag_check/config.schema.json says what the config loader says, key for key."""
+"""nix_tag_check/config/schema.json says what the config loader says, key for key."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from conftest import ROOT
 from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
 
-from nix_tag_check import config as cfg
+from nix_tag_check.config import load as cfg
 
-SCHEMA = json.loads(resources.files("nix_tag_check").joinpath("config.schema.json").read_text())
+SCHEMA = json.loads(resources.files("nix_tag_check.config").joinpath("schema.json").read_text())
 VALIDATOR = Draft7Validator(SCHEMA)
 BEHIND = (
-    "nix_tag_check/config.schema.json is out of step with the loader (nix_tag_check/config.py). "
+    "nix_tag_check/config/schema.json is out of step with the loader (config/load.py). "
     "Whoever lands later updates the schema: add or change the key there, with a description, "
     "then run tests/test_schema.py. "
 )
@@ -58,7 +58,7 @@ def test_schema_is_package_data() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     globs = pyproject["tool"]["setuptools"]["package-data"]["nix_tag_check"]
-    assert any(fnmatch.fnmatch("config.schema.json", glob) for glob in globs)
+    assert any(fnmatch.fnmatch("config/schema.json", glob) for glob in globs)
 
 
 def _differences(schema: set[str], loader: set[str]) -> str:
@@ -124,10 +124,10 @@ def test_a_config_with_every_key_validates(tmp_path: Path) -> None:
 def test_readme_and_example_name_the_schema_for_editors() -> None:
     modeline = re.compile(r"^# yaml-language-server: \$schema=(\S+)$", re.MULTILINE)
     (url,) = modeline.findall((ROOT / "README.md").read_text())
-    assert url.endswith("/nix_tag_check/config.schema.json")
+    assert url.endswith("/nix_tag_check/config/schema.json")
     example = ROOT / "examples/hello/.nix-tag-check.yaml"
     (relative,) = modeline.findall(example.read_text())
-    assert (example.parent / relative).resolve() == ROOT / "nix_tag_check/config.schema.json"
+    assert (example.parent / relative).resolve() == ROOT / "nix_tag_check/config/schema.json"
 
 
 @pytest.mark.after_all_others

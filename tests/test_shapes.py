@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from nix_tag_check.fix import fix_text
-from nix_tag_check.scan import scan
+from nix_tag_check.fix.apply import fix_text
+from nix_tag_check.scan.find import scan
 
 SHAPES = FIXTURES / "shapes"
 INPUTS = sorted(

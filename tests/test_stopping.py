@@ -82,7 +82,7 @@ def test_timeout_leaves_no_nix_process(
 
 
 def test_at_most_one_process_per_core(tmp_path: Path) -> None:
-    from nix_tag_check import processes
+    from nix_tag_check.evaluate import processes
 
     log = tmp_path / "log"
     step = f'echo start >> "{log}"; sleep 0.2; echo end >> "{log}"'

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_tag_check import atomic, cli
+from nix_tag_check import atomic
 from nix_tag_check.main import main
 
 LOCKED = ("deploy/hello.yaml", "deploy/kustomization.yaml", "deploy/worker-cronjob.yaml")
@@ -56,13 +56,10 @@ def test_fix_into_a_read_only_folder_is_a_one_line_error_per_file(
         folder.chmod(0o755)
 
 
-@pytest.mark.parametrize("writer_after", [cli.WRITER_AFTER, 0])  # in place, by the helper
 def test_fix_refused_a_temporary_file_is_a_one_line_error_per_file(
     repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    writer_after: int,
 ) -> None:
     """What a read-only folder does to a user who is not root, for a test run as root."""
-    monkeypatch.setattr(cli, "WRITER_AFTER", writer_after)
     real = atomic._create
     locked = os.path.realpath(repo / "deploy")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from nix_tag_check import yaml_tree as yt
+from nix_tag_check.yamltree import tree as yt
 
 ROOT = Path(__file__).resolve().parents[1]
 # CI keeps it at ../shared beside the clone; a worktree one level deeper finds it too.

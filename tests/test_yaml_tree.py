@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nix_tag_check import yaml_tree as yt
+from nix_tag_check.yamltree import tree as yt
 
 
 def _scalars(text: str) -> list[tuple[str, int, int, int]]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from ..mode import Mode
-from .base import Reporter, describe, unified_diff
-from .github import GithubReporter
-from .json import JsonReporter
-from .text import DiffReporter, TextReporter
+from nix_tag_check.report.base import Reporter, describe, unified_diff
+from nix_tag_check.report.github import GithubReporter
+from nix_tag_check.report.json import JsonReporter
+from nix_tag_check.report.mode import Mode
+from nix_tag_check.report.text import DiffReporter, TextReporter
 
 __all__ = ["FORMATS", "Reporter", "describe", "reporter", "unified_diff"]
 

@@ -6,13 +6,13 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
-from .. import files
-from ..errors import LocatedError
-from ..mode import Mode
-from ..rules import Finding
+from nix_tag_check.errors import LocatedError
+from nix_tag_check.paths import relative
+from nix_tag_check.report.mode import Mode
+from nix_tag_check.scan.rules import Finding
 
 if TYPE_CHECKING:
-    from ..registry_gate import Problem as RegistryProblem
+    from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
 
 
 def describe(finding: Finding, fixed: bool) -> str:
@@ -136,7 +136,7 @@ def show_path(path: str, base: str) -> str:
 
     A name that is not UTF-8 shows its odd bytes as `\\xe9`: printable everywhere.
     """
-    rel = files.relative(path, base)
+    rel = relative(path, base)
     shown = path if rel.startswith("..") else rel.replace(os.sep, "/")
     return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 

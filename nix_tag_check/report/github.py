@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ..errors import located
-from ..rules import Finding
-from .base import Reporter, show_path
+from nix_tag_check.errors import located
+from nix_tag_check.report.base import Reporter, show_path
+from nix_tag_check.scan.rules import Finding
 
 if TYPE_CHECKING:
-    from ..registry_gate import Problem as RegistryProblem
+    from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
 
 
 def _escape(text: str, property_value: bool = False) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from ..mode import Mode
-from ..rules import Finding
-from .base import Reporter, record
+from nix_tag_check.report.base import Reporter, record
+from nix_tag_check.report.mode import Mode
+from nix_tag_check.scan.rules import Finding
 
 
 class JsonReporter(Reporter):

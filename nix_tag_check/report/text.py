@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TextIO
 
-from ..errors import located
-from ..mode import Mode
-from ..rules import Finding
-from .base import Reporter, unified_diff
+from nix_tag_check.errors import located
+from nix_tag_check.report.base import Reporter, unified_diff
+from nix_tag_check.report.mode import Mode
+from nix_tag_check.scan.rules import Finding
 
 if TYPE_CHECKING:
-    from ..registry_gate import Problem as RegistryProblem
+    from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
 
 
 class TextReporter(Reporter):

@@ -1,0 +1,222 @@
+"""Expected tags: which tree each Nix file is evaluated in, and which files need Nix at all.
+
+A classic file is evaluated over the Git-tracked files (sources.py), a flake as
+`git+file:` (Nix itself keeps to tracked files). Each file or flake is one group with
+its own cache entry (cache.py), keyed on what it can reach (inputs.py): a commit that
+touches no input of a group starts no Nix process for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from nix_tag_check import state
+from nix_tag_check.config.load import Config
+from nix_tag_check.errors import EvalError
+from nix_tag_check.evaluate import environment as nix_env
+from nix_tag_check.evaluate import nix as nix_eval
+from nix_tag_check.evaluate import reach as inputs
+from nix_tag_check.evaluate import settings as nix_settings
+from nix_tag_check.evaluate import store as cache
+from nix_tag_check.evaluate.nix import Evaluated, Group
+from nix_tag_check.evaluate.tracked_tree import View, relative, tracked_copy
+from nix_tag_check.git import GitTree, git, git_tree
+
+Info = Callable[[str], None]
+
+
+@dataclass
+class Plan:
+    """How one group is evaluated, and under which cache key (None: not cached)."""
+
+    group: Group
+    view: View | None  # None: evaluated where it lies
+    rel: str  # the file (or flake folder) relative to the view's root
+    key: str | None = None
+    why: str = ""
+    env: dict[str, str] | None = None  # Nix's environment (nix_env), the same cached or not
+
+
+def _view(config: Config, tree: GitTree | None, group: Group) -> tuple[View | None, str]:
+    if tree is None or not group.target.startswith("/"):
+        return None, group.target
+    folder, name = os.path.split(group.target)
+    rel = relative(tree.root, os.path.join(os.path.realpath(folder), name))
+    if rel is None:
+        return None, group.target
+    worktree = config.sources == "worktree" and not group.is_flake
+    return View.of(tree.root, None if worktree else tree.tracked), rel
+
+
+def _check_tracked(plan: Plan, config: Config) -> None:
+    view = plan.view
+    if view is None or view.tracked is None or plan.group.is_flake:
+        return
+    if not view.is_tracked(plan.rel):
+        shown = os.path.relpath(plan.group.target, config.root)
+        raise EvalError(f"{shown}: not tracked by Git, so the pipeline's clean clone does not "
+                        "have it: git add it (or set `sources: worktree` in the config)")
+
+
+def _reach(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach:
+    assert plan.view is not None
+    if not plan.group.is_flake:
+        return inputs.reach(plan.view, plan.rel, hashes)
+    # Raises Unknowable for currentTime, fetchers...: `nix eval --impure` would run them.
+    inputs.reach(plan.view, os.path.join(plan.rel, "flake.nix") if plan.rel else "flake.nix",
+                 hashes)
+    # `nix eval --impure` lets the flake read any variable Nix is given: key them all.
+    found = inputs.Reach(foreign_code=True)
+    found.trees.add("")  # git+file: copies the whole tracked tree
+    found.files.update(plan.view.below(""))
+    _flake_lock(plan, found)
+    return found
+
+
+def _flake_lock(plan: Plan, found: inputs.Reach) -> None:
+    """Locked inputs are fixed by their narHash; anything else cannot be pinned down."""
+    assert plan.view is not None
+    folder = plan.view.full(plan.rel)
+    try:
+        with open(os.path.join(folder, "flake.lock"), "rb") as handle:
+            lock = json.loads(handle.read())
+        nodes = {k: v for k, v in lock["nodes"].items() if k != lock.get("root", "root")}
+    except FileNotFoundError:
+        with open(os.path.join(folder, "flake.nix"), encoding="utf-8", errors="replace") as f:
+            if "inputs" in f.read():
+                raise inputs.Unknowable("flake inputs without flake.lock") from None
+        return
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise inputs.Unknowable("flake.lock cannot be read") from None
+    for node in nodes.values():
+        if not isinstance(node, dict) or "narHash" not in node.get("locked", {}):
+            raise inputs.Unknowable("a flake input is not locked by narHash")
+    found.foreign_code |= bool(nodes)
+
+
+def _environment(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach | None:
+    """Set the plan's environment from the variables its code names; its reach, if known."""
+    found = None
+    if plan.view is not None:
+        try:
+            found = _reach(plan, hashes)
+        except (inputs.Unknowable, OSError) as exc:
+            plan.why = f"not cached: {exc}"
+    plan.env = nix_env.for_nix(found.env if found is not None else None)
+    return found
+
+
+def _key(plan: Plan, tree: GitTree, found: inputs.Reach, hashes: inputs.Hashes,
+         settings: str) -> str:
+    assert plan.view is not None and plan.env is not None
+    digest = inputs.digest(plan.view, found, hashes, plan.env)
+    group = plan.group
+    request = [group.key.kind, plan.rel, group.system, list(group.key.args), group.discover,
+               [vars(i) | {"repository": None} for i in group.images]]
+    head = (git(["rev-parse", "--verify", "-q", "HEAD"], tree.root) or "") if group.is_flake else ""
+    mode = "worktree" if plan.view.tracked is None else "tracked"
+    return cache.entry_key(cache.tool_key(), settings, tree.root, mode, request, head, digest)
+
+
+def _plans(config: Config, tree: GitTree | None, use_cache: bool,
+           hashes: inputs.Hashes) -> list[Plan]:
+    settings = nix_settings.key() if use_cache and tree is not None else None
+    cacheable = tree is not None and not os.path.exists(os.path.join(tree.root, ".gitmodules"))
+    plans = []
+    for group in nix_eval.groups(config):
+        view, rel = _view(config, tree, group)
+        plan = Plan(group, view, rel)
+        _check_tracked(plan, config)
+        found = _environment(plan, hashes)
+        if not use_cache:
+            plan.why = "--no-cache"
+        elif settings is None or not cacheable or view is None or tree is None:
+            plan.why = "no cache here (outside Git, submodules, or a search path not local)"
+        elif found is not None:
+            try:
+                plan.key = _key(plan, tree, found, hashes, settings)
+            except (inputs.Unknowable, OSError) as exc:
+                plan.why = f"not cached: {exc}"
+        plans.append(plan)
+    return plans
+
+
+@contextlib.contextmanager
+def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None) -> Iterator[str | None]:
+    needed = [p for p in plans if p.view is not None and p.view.tracked is not None
+              and not p.group.is_flake]
+    if not needed or tree is None:
+        yield None
+        return
+    view = needed[0].view
+    assert view is not None
+    parent = state.folder(tree.git_dir, "trees")
+    with tracked_copy(view, parent) as copy:
+        yield copy
+
+
+def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
+    if copy is None or tree is None or plan.group.is_flake or plan.view is None \
+            or plan.view.tracked is None:
+        return nix_eval.Job(plan.group, plan.group.target, env=plan.env)
+    return nix_eval.Job(plan.group, os.path.join(copy, plan.rel), (copy, tree.root), plan.env)
+
+
+def _describe(plan: Plan, copy: str | None) -> str:
+    if plan.view is None:
+        return "where the file lies (not in a Git repository)"
+    if plan.group.is_flake:
+        return "as a git+file flake (Git-tracked files only)"
+    if plan.view.tracked is None:
+        return "in the work tree (sources: worktree: untracked files count)"
+    return f"over the Git-tracked files only (a private copy, {copy})"
+
+
+def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bool,
+             info: Info) -> list[Evaluated]:
+    """Every image's expected tag, from the cache where no input of its file changed."""
+    store = cache.Store(tree.git_dir) if tree is not None and use_cache else None
+    hashes = store.hashes() if store is not None else inputs.Hashes()
+    plans = _plans(config, tree, use_cache, hashes)
+    results: list[list[Evaluated] | None] = [
+        store.read(p.key) if store is not None and p.key else None for p in plans]
+    missed = [i for i, r in enumerate(results) if r is None]
+    with _copy_if_needed([plans[i] for i in missed], tree) as copy:
+        jobs = [_job(plans[i], tree, copy) for i in missed]
+        fresh = nix_eval.run(jobs, config.root, timeout)
+        for i, evaluated in zip(missed, fresh, strict=True):
+            results[i] = evaluated
+            info(f"evaluation: {_shown(plans[i], config)}: {len(evaluated)} image(s) evaluated "
+                 f"with Nix {_describe(plans[i], copy)}"
+                 + (f"; {plans[i].why}" if plans[i].why else ""))
+    if store is not None:
+        _store_unchanged(config, tree, store, hashes, [plans[i] for i in missed],
+                         [results[i] for i in missed])
+        store.save_hashes(hashes)
+    for i, plan in enumerate(plans):
+        if i not in missed:
+            info(f"evaluation: {_shown(plan, config)}: cached (no input changed)")
+    return nix_eval.ordered(config, [p.group for p in plans], [r or [] for r in results])
+
+
+def _shown(plan: Plan, config: Config) -> str:
+    target = plan.group.target
+    return os.path.relpath(target, config.root) if target.startswith("/") else target
+
+
+def _store_unchanged(config: Config, tree: GitTree | None, store: cache.Store,
+                     hashes: inputs.Hashes, plans: Sequence[Plan],
+                     results: Sequence[list[Evaluated] | None]) -> None:
+    """Store what was evaluated, but only where the key after Nix ran is the key before."""
+    if not any(p.key for p in plans) or tree is None:
+        return
+    again = git_tree(tree.root)  # Git's view may have moved too (git add, commit)
+    after = _plans(config, again, True, hashes) if again is not None else []
+    keys = {p.group.key: p.key for p in after}
+    for plan, result in zip(plans, results, strict=True):
+        if plan.key and result is not None and keys.get(plan.group.key) == plan.key:
+            store.write(plan.key, result)

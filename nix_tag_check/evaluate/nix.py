@@ -1,0 +1,481 @@
+"""Run Nix to learn each image's output path, one process per Nix file or flake, never a build."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nix_tag_check.config.load import Config, ImageSpec
+from nix_tag_check.config.reference import ReferenceError, is_nix_hash, parse_repository
+from nix_tag_check.errors import EvalError
+from nix_tag_check.git import git
+
+NIX_INSTALL_HINT = (
+    "install Nix (Debian/Ubuntu: apt-get install nix-bin; elsewhere: https://nixos.org/download)"
+)
+_TRACE = "trace: nix-tag-check-image: "
+_LOCATION_RE = re.compile(r"^\s*at (/[^:\n]+):(\d+):(\d+):", re.MULTILINE)
+_IFD_RE = re.compile(
+    r"path '(/nix/store/[^']+\.drv)' is not valid|cannot build '(/nix/store/[^']+\.drv)"
+    r"[^\n]*allow-import-from-derivation|(allow-import-from-derivation)"
+)
+_MAX_NAMES_SHOWN = 12
+_STORE_FILE_RE = re.compile(r"(/nix/store/[0-9a-z]{32}-[^/\s:']+)(/[^:\s']+)")
+_VERSION_RE = re.compile(r"(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """An image's expected tag, with where it came from."""
+
+    spec: ImageSpec
+    tag: str
+    out_path: str
+
+    def to_json(self) -> dict[str, object]:
+        spec = self.spec
+        return {"name": spec.name, "tag": self.tag, "out_path": self.out_path,
+                "tag_source": spec.tag, "system": spec.system, "attr": list(spec.attr),
+                "source": spec.source, "nix": spec.nix, "flake": spec.flake,
+                "args": [list(a) for a in spec.args]}
+
+    @classmethod
+    def from_json(cls, data: object) -> Evaluated:
+        """The inverse of to_json; ValueError for anything to_json did not write."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        name = _text(data, "name")
+        args = data.get("args")
+        if not isinstance(args, list):
+            raise ValueError("args is not a list")
+        pairs = tuple(_strings(pair, 2) for pair in args)
+        spec = ImageSpec(name, parse_repository(name), _text(data, "tag_source"),
+                         _text(data, "system"), _strings(data.get("attr")),
+                         _text(data, "source"), _optional(data, "nix"), _optional(data, "flake"),
+                         tuple((key, value) for key, value in pairs))
+        return cls(spec, _text(data, "tag"), _text(data, "out_path"))
+
+    @property
+    def warning(self) -> str | None:
+        if is_nix_hash(self.tag):
+            return None
+        return (f"{self.spec.name}: tag '{self.tag}' ({self.spec.source}) is not a Nix hash: "
+                "it is not content-addressed")
+
+
+def _text(data: dict[Any, object], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} is not a string")
+    return value
+
+
+def _strings(value: object, length: int | None = None) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("not a list of strings")
+    if length is not None and len(value) != length:
+        raise ValueError(f"not {length} strings")
+    return tuple(value)
+
+
+def _optional(data: dict[Any, object], key: str) -> str | None:
+    return None if data.get(key) is None else _text(data, key)
+
+
+def eval_nix_file() -> str:
+    """Path of our eval.nix (an ordinary file inside the installed package)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval.nix")
+
+
+def nix_version(nix: str) -> tuple[int, int]:
+    try:
+        out = subprocess.run([nix, "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        raise EvalError(f"cannot run {nix}: {NIX_INSTALL_HINT}") from None
+    match = _VERSION_RE.search(out.stdout)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
+def _common_options(system: str) -> list[str]:
+    # system: the tag is for the pipeline's platform, never the host's (a Mac must
+    # compute the x86_64-linux tag). IFD off: evaluation must never build.
+    return ["--option", "system", system, "--option", "allow-import-from-derivation", "false"]
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """What makes two images share one Nix process."""
+
+    kind: str  # "file" or "flake"
+    target: str  # absolute .nix path, or flake reference
+    system: str
+    args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """Images evaluated together: one Nix process."""
+
+    key: GroupKey
+    images: tuple[ImageSpec, ...]
+    discover: bool = False
+
+    @property
+    def is_flake(self) -> bool:
+        return self.key.kind == "flake"
+
+    @property
+    def target(self) -> str:
+        return self.key.target
+
+    @property
+    def system(self) -> str:
+        return self.key.system
+
+    def request(self, target: str) -> dict[str, object]:
+        """eval.nix's argument; `target` is where the file is evaluated (maybe a copy)."""
+        request: dict[str, object] = {"system": self.system, "discover": self.discover}
+        if self.is_flake:
+            request["flake"] = flake_url(target)
+        else:
+            request["file"] = target
+            request["args"] = dict(self.key.args)
+        request["images"] = [{"name": i.name, "attr": list(i.attr), "tag": i.tag}
+                             for i in self.images]
+        return request
+
+
+def groups(config: Config) -> list[Group]:
+    """One group per Nix file (and system and arguments) or flake, in config order."""
+    if config.discover:
+        return [_discovery_group(config)]
+    grouped: dict[GroupKey, list[ImageSpec]] = {}
+    for spec in config.images:
+        if spec.flake is not None:
+            key = GroupKey("flake", spec.flake, spec.system)
+        else:
+            assert spec.nix is not None
+            key = GroupKey("file", spec.nix, spec.system, spec.args)
+        grouped.setdefault(key, []).append(spec)
+    return [Group(key, tuple(images)) for key, images in grouped.items()]
+
+
+def _command(group: Group, target: str) -> list[str]:
+    common = [*_common_options(group.system), "--argstr", "request",
+              json.dumps(group.request(target))]
+    if group.is_flake:
+        nix = shutil.which("nix")
+        if nix is None:
+            raise EvalError(f"{group.images[0].source if group.images else group.target}: "
+                            f"the 'nix' command is not on PATH: {NIX_INSTALL_HINT}")
+        if nix_version(nix) < (2, 4):
+            raise EvalError(f"{group.target}: flakes need Nix 2.4 or newer")
+        return [nix, "--extra-experimental-features", "nix-command flakes", "eval", "--json",
+                "--impure", "--file", eval_nix_file(), "result", *common]
+    nix_instantiate = shutil.which("nix-instantiate")
+    if nix_instantiate is None:
+        raise EvalError(f"nix-instantiate is not on PATH: {NIX_INSTALL_HINT}")
+    return [nix_instantiate, "--eval", "--strict", "--json", *common, "-A", "result",
+            eval_nix_file()]
+
+
+def flake_url(flake: str) -> str:
+    """A local flake as `nix build .#x` sees it: in a Git work tree, only tracked files.
+
+    builtins.getFlake "/abs/dir" would take a `path:` flake, whose source (and so every
+    output path built from `self` or `./.`) includes untracked files: a tag no pipeline
+    checking out the commit would compute.
+    """
+    if not flake.startswith("/"):
+        return flake
+    top = git(["rev-parse", "--show-toplevel"], flake) if os.path.isdir(flake) else None
+    if not top:
+        return f"path:{flake}"
+    top = top.strip()
+    sub = os.path.relpath(os.path.realpath(flake), os.path.realpath(top))
+    url = f"git+file://{top}"
+    return url if sub == "." else f"{url}?dir={urllib.parse.quote(sub)}"
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _explain(group: Group, stderr: str, root: str) -> str:
+    """One line from Nix's error output: location, Nix's own message, the image."""
+    image = None
+    lines: list[str] = []
+    for line in stderr.splitlines():
+        if line.startswith(_TRACE):
+            image = line[len(_TRACE):].strip()
+        elif not line.startswith("trace: "):
+            lines.append(line)
+    text = "\n".join(lines)
+    messages = [ln.strip()[6:].strip() for ln in lines if ln.strip().startswith("error:")]
+    message = messages[-1] if messages else (text.strip().splitlines() or ["Nix failed"])[-1]
+    if not messages and "(use '--show-trace'" in message:
+        message = "Nix failed"
+    what = f"image {image}" if image else (
+        "images" if group.discover else f"image {group.images[0].name}" if group.images else "")
+    ifd = _IFD_RE.search(text)
+    if ifd:
+        drv = ifd[1] or ifd[2]
+        return (f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
+                f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never builds")
+    where = _relative(group.target, root)
+    location = _located(text)
+    if location:
+        last = location[-1]
+        where = f"{_relative(last[1], root)}:{last[2]}:{last[3]}"
+    hint = ""
+    if group.is_flake:
+        hint = _untracked_hint(group.target)
+    return f"{where}: {message} (while evaluating {what}){hint}"
+
+
+def _unstored(stderr: str, flake: str) -> str:
+    """A flake's files as the repository has them, not as Nix's copy in the store.
+
+    A store path is taken for the repository only where the file there has the same
+    bytes as the repository's (an input's copy never does, unless it is the same file).
+    """
+    local = flake[5:] if flake.startswith("path:") else flake
+    if not local.startswith("/") or not os.path.isdir(local):
+        return stderr
+    top = (git(["rev-parse", "--show-toplevel"], local) or local).strip()
+
+    def repository_path(match: re.Match[str]) -> str:
+        mine = top + match[2]
+        try:
+            with open(match[0], "rb") as copy, open(mine, "rb") as original:
+                return mine if copy.read() == original.read() else match[0]
+        except OSError:
+            return match[0]
+
+    return _STORE_FILE_RE.sub(repository_path, stderr)
+
+
+def _not_tracked_hint(stderr: str, repository: str) -> str:
+    """A path Nix could not find in the tracked tree, that the work tree has: say so."""
+    for path in re.findall(r"'(/[^']+)'", stderr):
+        if path.startswith(repository.rstrip("/") + "/") and os.path.lexists(path):
+            shown = os.path.relpath(path, repository)
+            return (f"; note: {shown} is not tracked by Git, and the pipeline's clean clone "
+                    "has tracked files only (git add it, or set `sources: worktree`)")
+    return ""
+
+
+def _untracked_hint(flake: str) -> str:
+    if not os.path.isdir(flake):
+        return ""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "--", "."],
+            cwd=flake, capture_output=True, text=True, check=False,
+        )
+    except OSError:
+        return ""
+    files = out.stdout.split()
+    if out.returncode != 0 or not files:
+        return ""
+    shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+    return (f"; note: a flake sees only files Git tracks, and these are untracked: {shown} "
+            "(git add them)")
+
+
+def _tag(spec: ImageSpec, result: dict[str, object]) -> Evaluated:
+    out_path = str(result.get("path", ""))
+    base = os.path.basename(out_path)
+    image_tag = result.get("imageTag")
+    if spec.tag == "imageTag" or (spec.tag == "auto" and image_tag is not None):
+        if not isinstance(image_tag, str) or not image_tag:
+            raise EvalError(f"{spec.source}: image {spec.name} has no imageTag attribute "
+                            "(use tag: auto or tag: outPath)")
+        return Evaluated(spec, image_tag, out_path)
+    if not out_path.startswith("/") or not is_nix_hash(base[:32]) or base[32:33] != "-":
+        raise EvalError(f"{spec.source}: image {spec.name}: {out_path!r} is not a Nix store path")
+    return Evaluated(spec, base[:32], out_path)
+
+
+def _parse(group: Group, stdout: str, root: str) -> list[Evaluated]:
+    try:
+        results = json.loads(stdout)
+    except ValueError:
+        raise EvalError(f"{group.target}: Nix printed something that is not JSON") from None
+    if group.discover:
+        return [_discovered(group, item, root) for item in results]
+    evaluated = []
+    for spec, result in zip(group.images, results, strict=True):
+        if "error" in result:
+            raise EvalError(f"{_relative(group.target, root)}: {result['error']}"
+                            f"{_suggestion(result)} (image {spec.name}, {spec.source})")
+        evaluated.append(_tag(spec, result))
+    return evaluated
+
+
+def _suggestion(result: dict[str, object]) -> str:
+    """For a misspelt attribute: the closest names, and the names that exist there."""
+    missing, available = result.get("missing"), result.get("available")
+    if not isinstance(missing, str) or not isinstance(available, list):
+        return ""
+    import difflib  # only for this message
+
+    names = [n for n in available if isinstance(n, str)]
+    close = difflib.get_close_matches(missing, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    shown = ", ".join(names[:_MAX_NAMES_SHOWN]) + (", ..." if len(names) > _MAX_NAMES_SHOWN else "")
+    return f"{hint} (attributes there: {shown or 'none'})"
+
+
+def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:
+    listed = item["attr"]
+    attr = tuple(str(a) for a in listed) if isinstance(listed, list) else ()
+    name = str(item.get("imageName", ""))
+    where = _relative(group.target, root)
+    source = f"{where}#{'.'.join(attr)}" if attr else where
+    try:
+        repository = parse_repository(name)
+    except ReferenceError as exc:
+        raise EvalError(f"{source}: imageName: {exc}") from None
+    spec = ImageSpec(
+        name, repository, "auto", group.system, attr, source,
+        flake=group.target if group.is_flake else None,
+        nix=None if group.is_flake else group.target,
+    )
+    return _tag(spec, item)
+
+
+def ordered(config: Config, evaluated_groups: Sequence[Group],
+            results: Sequence[Sequence[Evaluated]]) -> list[Evaluated]:
+    """Config order (discovery: evaluation order), whatever order groups finished in."""
+    found = [item for result in results for item in result]
+    if config.discover:
+        return _one_per_repository(found, evaluated_groups[0], config)
+    by_name = {item.spec.name: item for item in found}
+    return [by_name[spec.name] for spec in config.images]
+
+
+def _one_per_repository(found: list[Evaluated], group: Group, config: Config) -> list[Evaluated]:
+    """Discovered images, each repository once: `packages.default` is often `packages.image`."""
+    if not found:
+        if group.is_flake:
+            where = _relative(os.path.join(group.target, "flake.nix"), config.root)
+            looked = f"packages.{config.system} of {where}"
+        else:
+            where = _relative(group.target, config.root)
+            looked = f"the value of {where}"
+        raise EvalError(
+            f"{where}: no image found: looked for derivations with an imageName attribute in "
+            f"{looked}, and one level down in attribute sets that set "
+            "recurseForDerivations = true; set that on a nested set, or list the images in "
+            ".nix-tag-check.yaml (or give --image NAME=SOURCE)"
+        )
+    kept: dict[object, Evaluated] = {}
+    for item in found:
+        other = kept.setdefault(item.spec.repository, item)
+        if other is not item and other.tag != item.tag:
+            raise EvalError(
+                f"image {item.spec.name} is discovered twice with different tags: "
+                f"{other.spec.source} gives '{other.tag}', {item.spec.source} gives "
+                f"'{item.tag}'; list the one to check in .nix-tag-check.yaml"
+            )
+    return list(kept.values())
+
+
+@dataclass(frozen=True)
+class Job:
+    group: Group
+    target: str  # where Nix evaluates the file: a private copy, or the file itself
+    moved: tuple[str, str] | None = None  # (copy root, repository root), for messages
+    env: Mapping[str, str] | None = None  # Nix's environment (None: this process's)
+
+
+def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]:
+    """Evaluate each job in its own Nix process, several at once; results in job order."""
+    if not jobs:
+        return []  # every evaluation was cached
+    from nix_tag_check.evaluate import (
+        processes,  # threads and futures only when Nix must run: a cached run starts fast
+    )
+
+    deadline = time.monotonic() + timeout
+    commands = [_command(job.group, job.target) for job in jobs]
+    outputs = processes.run_all(commands, root, timeout, [job.env for job in jobs])
+    results = []
+    for job, command, (code, stdout, stderr) in zip(jobs, commands, outputs, strict=True):
+        if code is None:
+            raise EvalError(f"{_relative(job.group.target, root)}: evaluation took longer than "
+                            f"{timeout:g}s (--timeout)")
+        stdout, stderr = _readable(job, stdout, stderr)
+        if code != 0:
+            stderr += _traced_location(job, command, stderr, root, deadline)
+            hint = _not_tracked_hint(stderr, job.moved[1]) if job.moved else ""
+            raise EvalError(_explain(job.group, stderr, root) + hint)
+        results.append(_parse(job.group, stdout, root))
+    return results
+
+
+def _readable(job: Job, stdout: str, stderr: str) -> tuple[str, str]:
+    """Nix's output with the repository's paths for those of a private copy or the store."""
+    if job.moved is not None:
+        copy, real = job.moved
+        stderr = stderr.replace(copy, real)
+        stdout = stdout.replace(json.dumps(copy)[1:-1], json.dumps(real)[1:-1])
+    if job.group.is_flake:
+        stderr = _unstored(stderr, job.group.target)
+    return stdout, stderr
+
+
+def _located(stderr: str) -> list[re.Match[str]]:
+    return [m for m in _LOCATION_RE.finditer(stderr) if "nix_tag_check" not in m[1]]
+
+
+def _traced_location(job: Job, command: list[str], stderr: str, root: str,
+                     deadline: float) -> str:
+    """Where the error is, when Nix would say it only with --show-trace (`throw`, `abort`
+    in Nix 2.8): one more run of the failed command, within the time --timeout left.
+
+    The place kept is the one nearest Nix's message: the innermost frame, whichever order
+    this Nix version prints its trace in. Returned as an `at FILE:LINE:COL:` line to append.
+    """
+    from nix_tag_check.evaluate import processes
+
+    left = deadline - time.monotonic()
+    if _located(stderr) or "--show-trace" not in stderr or left <= 0:
+        return ""
+    traced = [command[0], "--show-trace", *command[1:]]
+    [(code, stdout, trace)] = processes.run_all([traced], root, left, [job.env])
+    if code is None:
+        return ""
+    trace = _readable(job, stdout, trace)[1]
+    errors = [m.start() for m in re.finditer(r"^\s*error:", trace, re.MULTILINE)]
+    places = _located(trace)
+    if not errors or not places:
+        return ""
+    place = min(places, key=lambda m: abs(m.start() - errors[-1]))
+    return f"\n       at {place[1]}:{place[2]}:{place[3]}:\n"
+
+
+def _discovery_group(config: Config) -> Group:
+    flake = os.path.join(config.root, "flake.nix")
+    if os.path.isfile(flake):
+        return Group(GroupKey("flake", config.root, config.system), (), discover=True)
+    default = os.path.join(config.root, "default.nix")
+    if os.path.isfile(default):
+        return Group(GroupKey("file", default, config.system), (), discover=True)
+    raise EvalError(
+        f"{config.root}: no .nix-tag-check.yaml, no --image, and no flake.nix or default.nix "
+        "to discover images from"
+    )

@@ -1,0 +1,118 @@
+"""Evaluation results under .git/nix-tag-check/, each stored under a key of all it depends on.
+
+An entry's name is a digest of: this tool and its eval.nix, Nix's binaries, settings
+and search path (nix_settings), the group's request (file, system, arguments, images),
+the evaluated tree's mode, and every input the evaluated file can reach (inputs). An
+entry is stored only when that digest is the same after Nix ran as before it started,
+so nothing edited during an evaluation is ever taken as current. Whatever is found in
+the folder is data: an entry that is not a regular, well-formed file of ours is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Sequence
+
+from nix_tag_check import __version__, atomic, state
+from nix_tag_check.evaluate import lexer as nix_source
+from nix_tag_check.evaluate.nix import Evaluated, eval_nix_file
+from nix_tag_check.evaluate.reach import Hashes
+
+FORMAT = 2
+_MAX_BYTES = 64 << 20
+
+
+def _load(path: str) -> object | None:
+    """JSON from a regular file, never following a link, never blocking on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
+            os.close(fd)
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(_MAX_BYTES + 1)
+    except OSError:
+        return None
+    try:
+        data: object = json.loads(raw)
+        return data
+    except (ValueError, RecursionError):
+        return None
+
+
+class Store:
+    """The cache folder of one repository; every failure only costs an evaluation."""
+
+    def __init__(self, git_dir: str) -> None:
+        folder = state.folder(git_dir, "eval")
+        self.folder = folder or ""
+        self.usable = folder is not None
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.folder, name)
+
+    def read(self, key: str) -> list[Evaluated] | None:
+        data = _load(self._path(f"{key[:40]}.json")) if self.usable else None
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
+            return None
+        results = data.get("results")
+        try:
+            return [Evaluated.from_json(r) for r in results] if isinstance(results, list) else None
+        except ValueError:
+            return None
+
+    def write(self, key: str, evaluated: Sequence[Evaluated]) -> None:
+        data = {"format": FORMAT, "key": key, "results": [e.to_json() for e in evaluated]}
+        self._write(f"{key[:40]}.json", data)
+
+    def hashes(self) -> Hashes:
+        data = _load(self._path("hashes.json")) if self.usable else None
+        if not isinstance(data, dict) or data.get("format") != FORMAT \
+                or data.get("scanner") != _scanner():  # scans made by other code: redo them
+            return Hashes()
+        known, scans = data.get("files"), data.get("scans")
+        if not isinstance(known, dict) or not isinstance(scans, dict):
+            return Hashes()
+        try:
+            found = {h: nix_source.from_json(v) for h, v in scans.items()}
+        except ValueError:
+            found = {}
+        return Hashes({k: v for k, v in known.items() if isinstance(v, list) and len(v) == 2},
+                      found)
+
+    def save_hashes(self, hashes: Hashes) -> None:
+        kept = hashes.kept()
+        if kept is not None:
+            self._write("hashes.json", {"format": FORMAT, "scanner": _scanner(), **kept})
+
+    def _write(self, name: str, data: object) -> None:
+        if not self.usable:
+            return
+        with contextlib.suppress(OSError):
+            os.makedirs(self.folder, exist_ok=True)
+            atomic.write_then_rename(self._path(name), json.dumps(data).encode(), suffix=".tmp")
+
+
+def _scanner() -> str:
+    """The Nix source scanner's own code: a fixed scanner must not trust old scans."""
+    with open(nix_source.__file__, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def tool_key() -> str:
+    """This tool's version and the Nix code it runs."""
+    with open(eval_nix_file(), "rb") as handle:
+        code = hashlib.sha256(handle.read()).hexdigest()
+    return f"{FORMAT}\0{__version__}\0{code}"
+
+
+def entry_key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,16 @@
+"""Paths inside the repository: one spelling of "below" and "relative to" for the whole tool."""
+
+from __future__ import annotations
+
+import os
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or below it (both absolute and normalised, no `..`)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def relative(path: str, folder: str) -> str:
+    """`path` relative to `folder`, with a cheap cut when it lies below (no filesystem call)."""
+    prefix = folder.rstrip(os.sep) + os.sep
+    return path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, folder)

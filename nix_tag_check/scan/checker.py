@@ -1,0 +1,191 @@
+"""One manifest against the expected tags: its references, and the text that would fix them.
+
+Nothing of a file is kept once it is done but its scan result in the scan cache (see
+scan_cache.py), which also answers when the evaluation cache and the check ask about the
+same file in one run: each file is parsed at most once, unless a fix needs its tree again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from nix_tag_check import errors
+from nix_tag_check.config.reference import Repository
+from nix_tag_check.errors import FileProblem, LocatedError, YamlSyntaxError
+from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.manifests import prefilter
+from nix_tag_check.manifests import read as files
+from nix_tag_check.manifests.select import resolve_target
+from nix_tag_check.scan import find as scan
+from nix_tag_check.scan import records as scan_cache
+from nix_tag_check.yamltree import tree as yt
+
+TEMPLATE_HINT = ("; this looks like a template: exclude it in the config, or mark its values "
+                 "with `# nix-tag-check: IMAGE`")
+
+
+@dataclass
+class Analysis:
+    manifest: files.Manifest | None  # None: names no image, never parsed
+    findings: list[scan.Finding] = field(default_factory=list)
+    roots: list[yt.Node] = field(default_factory=list)
+    error: LocatedError | None = None
+
+    @property
+    def stale(self) -> list[scan.Finding]:
+        return [f for f in self.findings if f.stale]
+
+
+class Checker:
+    def __init__(
+        self, evaluated: Sequence[Evaluated], boundary: str, max_file_size: int,
+        cache_file: str | None = None,
+    ) -> None:
+        self.expected: dict[Repository, scan.Expected] = {
+            e.spec.repository: scan.Expected(e.spec.name, e.spec.repository, e.tag, e.spec.source)
+            for e in evaluated
+        }
+        self.needles = scan.needles(self.expected)
+        self.boundary = boundary
+        self.max_file_size = max_file_size
+        self.memory: scan_cache.ScanCache | None = None
+        if cache_file:
+            key = scan_cache.key([
+                sorted([str(e.repository), e.name, e.tag, e.source]
+                       for e in self.expected.values()),
+                list(self.needles), max_file_size, boundary, REPORTED,
+            ])
+            self.memory = scan_cache.ScanCache(cache_file, key)
+
+    def analyse(self, path: str, need_edits: bool = False, real: str | None = None) -> Analysis:
+        """The file's findings; from the scan cache when its content is the one scanned.
+
+        `need_edits`: the caller will fix a stale file, so it needs its text and tree.
+        `real`: resolve_target(path), when the caller has it already.
+        """
+        if self.memory is None:
+            return self._analyse(path)
+        started = scan_cache.clock_ns()
+        try:
+            real = real or resolve_target(path, self.boundary)
+            st = os.lstat(real)  # a link here was made since it was resolved: read it anew
+        except (FileProblem, OSError):
+            return self._analyse(path)  # which says what is wrong
+        if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_file_size:
+            return self._analyse(path)
+        outcome = self.memory.lookup(real, st)
+        restored = _restore(outcome) if outcome is not None else None
+        if restored is not None and not (need_edits and restored.stale):
+            return restored
+        analysis = self._analyse(path, (real, st))
+        self._remember(real, st, analysis, started)
+        return analysis
+
+    def _remember(self, real: str, st: os.stat_result, analysis: Analysis, started: int) -> None:
+        assert self.memory is not None
+        if analysis.manifest is not None:
+            if analysis.manifest.path == real:
+                self.memory.record(real, st, analysis.manifest.raw, _outcome(analysis), started)
+            return
+        if analysis.error is not None:
+            return  # cannot read it, or binary: cheap to find again, and rare
+        try:
+            with open(real, "rb") as handle:
+                raw = handle.read(st.st_size + 1)
+        except OSError:
+            return
+        if not prefilter.mentions(raw, self.needles):  # so what was read names no image
+            self.memory.record(real, st, raw, ["none"], started)
+
+    def forget(self, path: str) -> None:
+        """A file we rewrote: its record is of the old content."""
+        if self.memory is not None:
+            self.memory.forget(path)
+
+    def save(self, keep_unseen: bool) -> None:
+        if self.memory is not None:
+            self.memory.save(keep_unseen)
+
+    def _analyse(self, path: str, known: tuple[str, os.stat_result] | None = None) -> Analysis:
+        """A fresh scan of the file (`known`: its real path and stat, just taken)."""
+        try:
+            manifest = files.read(path, self.boundary, self.needles, self.max_file_size, known)
+        except FileProblem as exc:
+            return Analysis(None, error=exc)
+        if manifest is None:
+            return Analysis(None)
+        try:
+            roots = yt.parse(manifest.text)
+            findings = scan.scan_tree(manifest.text, roots, manifest.path, self.expected)
+            return Analysis(manifest, findings, roots)
+        except LocatedError as exc:
+            if isinstance(exc, YamlSyntaxError) and "{{" in manifest.text:
+                exc = YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
+            return Analysis(manifest, error=exc)
+
+    def fixed_text(self, analysis: Analysis) -> str:
+        """The manifest with its stale references fixed (see fix.fix_scanned)."""
+        from nix_tag_check.fix import (
+            apply as fix,  # edits and the self-check: only --fix and --diff need them
+        )
+        assert analysis.manifest is not None
+        return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings)
+
+
+_ERRORS: dict[str, type[errors.LocatedError]] = {
+    cls.__name__: cls for cls in (errors.LocatedError, errors.YamlSyntaxError, errors.ScanError)
+}
+
+
+# What the scan cache keeps of a finding: every field a report reads, in this order, then
+# why --fix cannot rewrite it (message, line, column) and whether it is stale.
+_FIELDS = [f.name for f in dataclasses.fields(scan.Finding)]
+REPORTED = tuple(name for name in _FIELDS if name not in ("edits", "restored_stale", "unfixable"))
+_reported = operator.attrgetter(*REPORTED)
+# How many of them lead the dataclass's own fields: those are restored by position.
+_LEADING = next((i for i, name in enumerate(REPORTED) if _FIELDS[i] != name), len(REPORTED))
+
+
+def _outcome(analysis: Analysis) -> scan_cache.Outcome:
+    """What the scan cache keeps of an analysis: what a report needs, no text, no tree."""
+    error = analysis.error
+    if error is not None:
+        name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
+        return ["error", name, error.message, error.line, error.column]
+    return ["findings", [
+        [*_reported(f),
+         None if f.unfixable is None else [f.unfixable.message, f.unfixable.line,
+                                           f.unfixable.column],
+         f.stale]
+        for f in analysis.findings
+    ]]
+
+
+def _restore(outcome: scan_cache.Outcome) -> Analysis | None:
+    """The analysis a cached outcome stands for (None if it is not one we wrote)."""
+    try:
+        if outcome[0] == "none":
+            return Analysis(None)
+        if outcome[0] == "error":
+            _, name, message, line, column = outcome
+            return Analysis(None, error=_ERRORS[name](str(message), int(line), int(column)))
+        findings = []
+        reported = len(REPORTED)
+        for values in outcome[1]:
+            if len(values) != reported + 2:
+                return None  # not ours
+            finding = scan.Finding(*values[:_LEADING])
+            for name, value in zip(REPORTED[_LEADING:], values[_LEADING:reported], strict=True):
+                setattr(finding, name, value)
+            unfixable = values[reported]
+            finding.unfixable = errors.ScanError(*unfixable) if unfixable is not None else None
+            finding.restored_stale = bool(values[reported + 1])
+            findings.append(finding)
+        return Analysis(None, findings)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None

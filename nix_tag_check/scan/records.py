@@ -1,0 +1,169 @@
+"""Remember each manifest's scan result under .git/, so that an unchanged manifest is not parsed.
+
+A record is trusted for a file only when the file is provably the one that was scanned:
+- its stat identity (size, mtime, ctime, inode, device) is the recorded one, and both of
+  its timestamps were older than the scan by more than any file system's timestamp
+  granularity (a change within the same tick as the scan would keep them: "racy git");
+- or else its bytes hash to the recorded digest.
+The whole file is keyed on the tool's version and the expected tags (name, repository,
+tag, source), the size limit and the repository: any change starts from nothing. When
+in doubt, parse: a missing, unreadable or foreign cache file is an empty one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from nix_tag_check import __version__, atomic, state
+
+FORMAT = 3
+clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
+
+# ["none"] | ["findings", [[line, column, ...], ...]] | ["error", class, message, line, column]
+Outcome = list[Any]
+# One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
+# record is one object, not the two dozen of a parsed list, so 50,000 of them stay small.
+Record = str
+# The file: a header, then each file's real path and its record, all separated by NULs
+# (no path and no record holds one). Not JSON: a split reads 10,000 records in a third of
+# json.load's time, and a join writes them in a tenth of json.dumps's.
+SEPARATOR = "\0"
+
+
+def digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=20).hexdigest()
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the whole tool
+
+
+def key(parts: Iterable[object]) -> str:
+    """The key of a whole cache file: everything a record's outcome depends on, but the file.
+
+    That includes the scanning code itself: the version, and the size and mtime of every
+    module of the package (a development install changes without a new version).
+    """
+    code = [FORMAT, __version__, *_code_identity(_PACKAGE)]
+    return hashlib.sha256(json.dumps([*code, *parts]).encode()).hexdigest()
+
+
+def _code_identity(folder: str) -> list[list[object]]:
+    found: list[list[object]] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_dir() and not entry.name.startswith(("_", ".")):
+            found += _code_identity(entry.path)
+        elif entry.name.endswith(".py"):
+            st = entry.stat()
+            found.append([entry.name, st.st_size, st.st_mtime_ns])
+    return found
+
+
+class ScanCache:
+    """Records by real path: loaded at start, updated as files are scanned, saved at the end."""
+
+    def __init__(self, path: str | None, cache_key: str) -> None:
+        self.path = path
+        self.key = cache_key
+        self.records: dict[str, Record] = {}
+        self.seen: set[str] = set()
+        self.changed = False  # a record added, updated or dropped: worth writing
+        if path is not None:
+            self.records = _load(path, cache_key)
+
+    def lookup(self, real: str, st: os.stat_result) -> Outcome | None:
+        """The outcome recorded for this very file content, or None (parse it)."""
+        record = self.records.get(real)
+        if record is None:
+            return None
+        self.seen.add(real)
+        parts = record.split(" ", 2)
+        if len(parts) != 3:
+            return None  # not ours
+        ident, recorded_digest, outcome = parts
+        if ident == _identity_text(st):
+            return _outcome(outcome)
+        try:
+            with open(real, "rb") as handle:
+                raw = handle.read(st.st_size + 1)
+        except OSError:
+            return None
+        if digest(raw) != recorded_digest:
+            return None
+        trusted = _trusted_identity(st, clock_ns())
+        if trusted != "-":
+            self.records[real] = f"{trusted} {recorded_digest} {outcome}"
+            self.changed = True
+        return _outcome(outcome)
+
+    def record(self, real: str, st: os.stat_result, raw: bytes, outcome: Outcome,
+               started_ns: int) -> None:
+        """What scanning `raw` (read after `st` was taken, at `started_ns`) gave."""
+        text = _ENCODER.encode(outcome)
+        self.records[real] = f"{_trusted_identity(st, started_ns)} {digest(raw)} {text}"
+        self.seen.add(real)
+        self.changed = True
+
+    def forget(self, real: str) -> None:
+        if self.records.pop(real, None) is not None:
+            self.changed = True
+
+    def save(self, keep_unseen: bool) -> None:
+        """Write the records (only those of files seen this run, unless `keep_unseen`)."""
+        if self.path is None:
+            return
+        if not keep_unseen and len(self.seen) < len(self.records):
+            self.records = {real: record for real, record in self.records.items()
+                            if real in self.seen}
+            self.changed = True
+        if not self.changed:
+            return  # the file on disk says the same
+        parts = [_header(self.key), *itertools.chain.from_iterable(self.records.items())]
+        data = SEPARATOR.join(parts).encode("utf-8", "surrogatepass")  # any path, as it was
+        with contextlib.suppress(OSError):  # not saving only costs the next run its parsing
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            atomic.write_then_rename(self.path, data, prefix="scan-", suffix=".tmp")
+
+
+def _identity_text(st: os.stat_result) -> str:
+    return ",".join(map(str, state.identity(st)))
+
+
+def _trusted_identity(st: os.stat_result, started_ns: int) -> str:
+    """The stat identity, unless the file changed too close to the scan to tell a later change."""
+    if not state.settled(st, started_ns):
+        return "-"
+    return _identity_text(st)
+
+
+_DECODER = json.JSONDecoder()
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps(...) would make one per call
+
+
+def _outcome(text: str) -> Outcome | None:
+    try:  # raw_decode: json.loads without its wrapper, a third of the cost of a record
+        outcome, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return None
+    return outcome if isinstance(outcome, list) and end == len(text) else None
+
+
+def _header(cache_key: str) -> str:
+    return f"nix-tag-check scan cache {FORMAT} {cache_key}"
+
+
+def _load(path: str, cache_key: str) -> dict[str, Record]:
+    try:
+        with open(path, "rb") as handle:
+            parts = handle.read().decode("utf-8", "surrogatepass").split(SEPARATOR)
+    except (OSError, ValueError):
+        return {}
+    if parts[0] != _header(cache_key) or len(parts) % 2 != 1:
+        return {}
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
