@@ -186,7 +186,7 @@ def test_without_git_the_tool_still_checks(
 def test_module_entry_point_runs(repo: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "nix_tag_check", "--print-expected"], cwd=repo, capture_output=True,
-        text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{HELLO}:")

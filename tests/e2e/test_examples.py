@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from nix_tag_check.cli import _parser
 from nix_tag_check.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 YAML_FILES = sorted(p for p in EXAMPLES.rglob("*") if p.suffix in (".yaml", ".yml"))
 # `nix-tag-check` followed by at least one option (prose mentions carry none).

@@ -16,7 +16,7 @@ from conftest import ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
-STAND_IN = Path(__file__).parent / "nix"
+STAND_IN = Path(__file__).parents[1] / "nix"
 STORE = "/nix/store/00000000000000000000000000000000"
 
 

@@ -15,7 +15,7 @@ from conftest import git
 from nix_tag_check.main import main
 
 HELLO = "registry.example.com/team/hello"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool(repo: Path, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from nix_tag_check.yamltree import tree as yt
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 # CI keeps it at ../shared beside the clone; a worktree one level deeper finds it too.
 CANDIDATES = [folder / "shared" / "yaml-test-suite" for folder in ROOT.parents[:2]]
 SUITE = next((path for path in CANDIDATES if path.is_dir()), None)

@@ -185,7 +185,7 @@ def test_signal_between_read_and_write_leaves_a_whole_file(repo: Path, signum: i
         sys.exit(main(["--fix", "deploy/hello.yaml"]))
     """)
     before = (repo / "deploy/hello.yaml").read_bytes()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     result = subprocess.run([sys.executable, "-c", script], cwd=repo, env=env,
                             capture_output=True, text=True)
     assert result.returncode != 0  # killed (or KeyboardInterrupt) after the rename
