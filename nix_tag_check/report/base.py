@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, TextIO
 from nix_tag_check.errors import LocatedError
 from nix_tag_check.paths import relative
 from nix_tag_check.report.mode import Mode
-from nix_tag_check.scan.rules import Finding
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: a report imports no scanning code
     from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
+    from nix_tag_check.scan.rules.context import Finding
 
 
 def describe(finding: Finding, fixed: bool) -> str:

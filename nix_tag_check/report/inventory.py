@@ -4,9 +4,11 @@ so that "why was it not found?" has an answer on the screen."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from nix_tag_check.evaluate.nix import Evaluated
-from nix_tag_check.scan.find import Finding
+if TYPE_CHECKING:
+    from nix_tag_check.evaluate.nix import Evaluated
+    from nix_tag_check.scan.rules.context import Finding
 
 
 def _state(finding: Finding) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nix_tag_check.report.base import Reporter, record
 from nix_tag_check.report.mode import Mode
-from nix_tag_check.scan.rules import Finding
+
+if TYPE_CHECKING:  # types only: a report imports no scanning code
+    from nix_tag_check.scan.rules.context import Finding
 
 
 class JsonReporter(Reporter):

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, TextIO
 from nix_tag_check.errors import located
 from nix_tag_check.report.base import Reporter, unified_diff
 from nix_tag_check.report.mode import Mode
-from nix_tag_check.scan.rules import Finding
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: a report imports no scanning code
     from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
+    from nix_tag_check.scan.rules.context import Finding
 
 
 class TextReporter(Reporter):

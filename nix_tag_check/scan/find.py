@@ -11,8 +11,7 @@ from collections.abc import Mapping
 
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import ScanError
-from nix_tag_check.scan import rules
-from nix_tag_check.scan.rules import Expected, Finding
+from nix_tag_check.scan.rules.context import Expected, Finding
 from nix_tag_check.yamltree import tree as yt
 
 __all__ = ["Expected", "Finding", "ScanError", "needles", "scan", "scan_tree"]
@@ -35,4 +34,6 @@ def scan_tree(
     text: str, roots: list[yt.Node], path: str, expected: Mapping[Repository, Expected]
 ) -> list[Finding]:
     """scan() of a text already parsed into `roots` (raises ScanError)."""
+    from nix_tag_check.scan import rules  # only a file that is parsed needs them
+
     return rules.run(text, roots, path, expected)

@@ -17,7 +17,6 @@ from collections.abc import Mapping as MappingABC
 
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import ScanError
-from nix_tag_check.scan.rules import helm_values, image_key, kustomize, marker, pragma
 from nix_tag_check.scan.rules.context import Context, Expected, Finding
 from nix_tag_check.yamltree import tree as yt
 
@@ -28,6 +27,9 @@ def run(
     text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected]
 ) -> list[Finding]:
     """Every reference to a configured image in a parsed manifest (raises ScanError)."""
+    # Here, not at the top: a run whose manifests all come from the scan cache imports no rule.
+    from nix_tag_check.scan.rules import helm_values, image_key, kustomize, marker, pragma
+
     ctx = Context(text, expected, roots, global_registries=helm_values.global_registries(roots))
     kustomization_file = path.replace("\\", "/").rsplit("/", 1)[-1] in kustomize.FILES
     findings: list[Finding] = []

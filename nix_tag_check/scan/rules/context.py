@@ -7,11 +7,14 @@ import re
 from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nix_tag_check.config.reference import Reference, ReferenceError, Repository, parse_repository
 from nix_tag_check.errors import ScanError
-from nix_tag_check.scan import edits
 from nix_tag_check.yamltree import tree as yt
+
+if TYPE_CHECKING:  # a finding restored from the scan cache needs no edit code
+    from nix_tag_check.scan import edits
 
 MERGE_BUDGET = 100_000
 
@@ -159,6 +162,8 @@ class Context:
         """A whole reference (`repo:tag@digest`) in a scalar, and its fix when stale."""
         item = self.finding(node, exp, ref.tag, kind, ref.digest)
         if ref.tag != exp.tag or ref.digest is not None:
+            from nix_tag_check.scan import edits
+
             in_flow = id(node) in self.in_flow
             self.fix(item, lambda: [edits.set_reference_tag(self.text, node, ref, exp.tag,
                                                             in_flow)])
