@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
                         "or if FORCE_COLOR is set; always also through a pipe; never with "
                         "NO_COLOR set, whatever the choice")
     parser.add_argument("--no-cache", action="store_true", help="always evaluate")
+    parser.add_argument("--strict", action="store_true",
+                        help="warnings (a tag that is not a Nix hash, an occurrence no rule "
+                        "reads) fail the run with exit 1: pre-commit shows a passing hook's "
+                        "output only when it fails")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"bound on Nix evaluation (default: {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--max-file-size", type=int, metavar="BYTES",
@@ -125,12 +129,13 @@ def options(args: argparse.Namespace) -> Options:
     verbosity = -1 if args.quiet else 1 if args.verbose else 0
     mode = Mode(action, args.format, verbosity, color.wanted(args.color, sys.stdout),
                 registry=args.registry or bool(args.registry_digest),
-                color_err=color.wanted(args.color, sys.stderr))
+                color_err=color.wanted(args.color, sys.stderr),
+                pre_commit=bool(os.environ.get("PRE_COMMIT")))
     return Options(
         mode=mode, files=tuple(args.files), config=args.config, images=tuple(args.image),
         system=args.system, use_cache=not args.no_cache, timeout=args.timeout,
         max_file_size=args.max_file_size, registry_digests=tuple(args.registry_digest),
-        registry_timeout=args.registry_timeout,
+        registry_timeout=args.registry_timeout, strict=args.strict,
     )
 
 
@@ -141,12 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     _safe_stdio()
     chosen = options(args)
-    if chosen.mode.registry and chosen.mode.writing:
-        print("nix-tag-check: error: --registry checks the committed references; run it "
-              "without --fix or --diff", file=sys.stderr)
+    refused = _refused(chosen)
+    if refused:
+        print(f"nix-tag-check: error: {refused}", file=sys.stderr)
         return 2
     try:
-        return run(chosen, report.reporter(chosen.mode)).status
+        return run(chosen, report.reporter(chosen.mode)).status(chosen.strict)
     except BrokenPipeError:
         return _closed_pipe()
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM while Nix ran (processes.Interrupted):
@@ -155,6 +160,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             print("interrupted", file=sys.stderr)
         return 128 + signum
+
+
+def _refused(chosen: Options) -> str | None:
+    """Options that make no sense together: refused, never silently ignored."""
+    mode = chosen.mode
+    if mode.registry and mode.writing:
+        return ("--registry checks the committed references; run it without --fix or "
+                "--diff")
+    if mode.action == "diff" and mode.format != "text":
+        return f"--diff prints a patch for `git apply`, not {mode.format}: drop --format"
+    if mode.action == "print-expected" and mode.format == "github":
+        return ("--print-expected checks no file, so there is nothing to annotate: use "
+                "--format text or json")
+    return None
 
 
 def _safe_stdio() -> None:

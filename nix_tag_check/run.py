@@ -46,6 +46,7 @@ class Options:
     max_file_size: int | None = None
     registry_digests: tuple[str, ...] = ()
     registry_timeout: float = 10.0
+    strict: bool = False  # warnings fail the run (pre-commit hides them when a hook passes)
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,17 @@ class RunResult:
 
     errors: int = 0
     stale: bool = False  # stale references found (or fixed), or missing from the registry
+    warnings: int = 0  # fail the run only with --strict
 
-    @property
-    def status(self) -> int:
-        return 2 if self.errors else 1 if self.stale else 0
+    def status(self, strict: bool = False) -> int:
+        """2: could not check; 1: stale (or fixed), or a warning under --strict; 0: fresh."""
+        if self.errors:
+            return 2
+        return 1 if self.stale or (strict and self.warnings) else 0
 
     def __add__(self, other: RunResult) -> RunResult:
-        return RunResult(self.errors + other.errors, self.stale or other.stale)
+        return RunResult(self.errors + other.errors, self.stale or other.stale,
+                         self.warnings + other.warnings)
 
 
 @dataclass(frozen=True)
@@ -86,14 +91,21 @@ def run(options: Options, out: Reporter) -> RunResult:
         _report_gaps(gaps, out)
         out.finish(0)
         return RunResult(errors=len(gaps))
-    for item in evaluated:
-        if item.warning:
-            out.warning(item.warning)
+    out.images(evaluated)
+    warned = RunResult(warnings=_warn(evaluated, out))
     if selection is None:
-        return _print_expected(options, config, evaluated, out)
+        return warned + _print_expected(options, config, evaluated, out)
     for item in evaluated:
         out.info(f"{item.spec.name}:{item.tag} ({item.spec.source})")
-    return _check(options, prepared, selection, out)
+    return warned + _check(options, prepared, selection, out)
+
+
+def _warn(evaluated: Sequence[Evaluated], out: Reporter) -> int:
+    """Say each expected tag's warning (a tag that is not a Nix hash); how many there were."""
+    warnings = [item.warning for item in evaluated if item.warning]
+    for warning in warnings:
+        out.warning(warning)
+    return len(warnings)
 
 
 def _prepare(options: Options, out: Reporter) -> _Prepared:
@@ -240,7 +252,8 @@ def _print_expected(options: Options, config: cfg.Config, evaluated: Sequence[Ev
     pull now."""
     if not out.mode.registry:
         for item in evaluated:
-            out.expected(item.spec.name, item.tag)
+            out.expected(item)
+        out.finish(0)
         return RunResult()
     from nix_tag_check.gate.registry import gate as registry_gate
 
@@ -261,7 +274,7 @@ def _print_expected(options: Options, config: cfg.Config, evaluated: Sequence[Ev
         unconfirmed = {problem.place.image for problem in problems}
         for item in evaluated:
             if item.spec.name not in unconfirmed:
-                out.expected(item.spec.name, item.tag)
+                out.expected(item)
     out.finish(0)
     return RunResult(errors, stale=bool(problems))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Callable
@@ -133,6 +134,14 @@ def _strings(path: str, node: yt.Node, what: str) -> tuple[str, ...]:
     return tuple(_string(path, item, what) for item in node.items)
 
 
+def _unknown_key(name: str | None, keys: set[str], what: str) -> str:
+    """`unknown key 'atr' in image; did you mean 'attr'? (known: ...)`."""
+    known = ", ".join(sorted(keys))
+    close = difflib.get_close_matches(name, sorted(keys), n=1) if isinstance(name, str) else []
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {name!r} in {what}{hint} (known: {known})"
+
+
 def _mapping(path: str, node: yt.Node, keys: set[str], what: str) -> dict[str, yt.Node]:
     node = yt.resolve(node)
     if not isinstance(node, yt.Mapping):
@@ -142,8 +151,7 @@ def _mapping(path: str, node: yt.Node, keys: set[str], what: str) -> dict[str, y
         key = yt.resolve(key)
         name = key.value if isinstance(key, yt.Scalar) else None
         if name not in keys:
-            known = ", ".join(sorted(keys))
-            raise _error(path, key, f"unknown key {name!r} in {what} (known: {known})")
+            raise _error(path, key, _unknown_key(name, keys, what))
         if name in result:
             raise _error(path, key, f"duplicate key {name!r} in {what}")
         result[name] = value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from nix_tag_check.errors import LocatedError
@@ -11,6 +11,7 @@ from nix_tag_check.paths import relative
 from nix_tag_check.report.mode import Mode
 
 if TYPE_CHECKING:  # types only: a report imports no scanning code
+    from nix_tag_check.evaluate.nix import Evaluated
     from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
     from nix_tag_check.scan.rules.context import Finding
 
@@ -108,9 +109,12 @@ class Reporter:
         if self.mode.verbose:
             print(message, file=self.err)
 
-    def expected(self, name: str, tag: str) -> None:
-        """One line of --print-expected: plain `name:tag`, for scripts, in every format."""
-        print(f"{name}:{tag}", file=self.out)
+    def images(self, evaluated: Sequence[Evaluated]) -> None:
+        """The expected tags, once known (nothing by default; a CI summary lists them)."""
+
+    def expected(self, item: Evaluated) -> None:
+        """One image of --print-expected: a plain `name:tag` line, for scripts."""
+        print(f"{item.spec.name}:{item.tag}", file=self.out)
 
     def diff(self, path: str, before: str, after: str) -> None:
         self.out.writelines(unified_diff(path, before, after))

@@ -16,6 +16,7 @@ class Mode:
     color: bool = False  # for standard output
     color_err: bool = False  # for standard error, which may go elsewhere
     registry: bool = False  # --registry: the registry is asked too (JSON then says so)
+    pre_commit: bool = False  # run as a pre-commit hook: hints name what works there
 
     @property
     def fixing(self) -> bool:

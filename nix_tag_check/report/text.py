@@ -43,13 +43,21 @@ class TextReporter(Reporter):
         if self.mode.fixing and stale:
             print(f"fixed {stale} reference(s) in {changed} file(s)", file=self.err)
         elif stale:
-            print(f"{stale} stale reference(s) in {changed} file(s); "
-                  "run `nix-tag-check --fix` to update them", file=self.err)
+            print(f"{stale} stale reference(s) in {changed} file(s); {self._fix_hint()}",
+                  file=self.err)
         if self.registry:
             print(f"{len(self.registry)} reference(s) not confirmed by the registry",
                   file=self.err)
         elif not stale and not self.errors:
             self.info(f"{files} file(s) checked, every reference is up to date")
+
+
+    def _fix_hint(self) -> str:
+        """How to fix them from where the user is: under pre-commit the tool is not on PATH."""
+        if self.mode.pre_commit:
+            return ("to update them, use the `nix-tag-check-fix` hook (`pre-commit run "
+                    "nix-tag-check-fix --all-files`) or add `args: [--fix]` to this hook")
+        return "run `nix-tag-check --fix` to update them"
 
 
 class DiffReporter(TextReporter):

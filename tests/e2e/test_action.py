@@ -46,7 +46,8 @@ def run_action(workspace: Path, tmp_path: Path, **given: str) -> subprocess.Comp
     action_path = copy_of_this_repository(tmp_path / "action-checkout")
     temp = tmp_path / "runner-temp"
     temp.mkdir()
-    files = {name: temp / name.lower() for name in ("GITHUB_PATH", "GITHUB_ENV", "GITHUB_OUTPUT")}
+    files = {name: temp / name.lower()
+             for name in ("GITHUB_PATH", "GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
     for path in files.values():
         path.touch()
     env = {**os.environ, **{k: str(v) for k, v in files.items()}, "PATH": _clean_path(),
@@ -85,6 +86,29 @@ def test_action_annotates_a_stale_tag_and_fails(workspace: Path, tmp_path: Path)
     assert re.search(r"^::error file=deploy/hello\.yaml,line=16,col=18,title=nix-tag-check::"
                      r"registry\.example\.com/team/hello: tag '\w+' should be '\w{32}'",
                      result.stdout, re.MULTILINE), result.stdout
+
+
+def test_action_writes_a_summary_of_stale_references_and_images(
+    workspace: Path, tmp_path: Path
+) -> None:
+    run_action(workspace, tmp_path)
+    summary = (tmp_path / "runner-temp/github_step_summary").read_text()
+    assert summary.startswith("### nix-tag-check: 5 stale reference(s)\n"), summary
+    assert re.search(r"^\| `deploy/hello\.yaml:16` \| `registry\.example\.com/team/hello` \| "
+                     r"`\w+` \| `\w{32}` \|$", summary, re.MULTILINE), summary
+    assert "| `registry.example.com/team/worker` | `" in summary
+
+
+def test_action_outputs_the_expected_references(workspace: Path, tmp_path: Path) -> None:
+    run_action(workspace, tmp_path)
+    output = (tmp_path / "runner-temp/github_output").read_text()
+    expected = subprocess.run([sys.executable, "-m", "nix_tag_check", "--print-expected"],
+                              cwd=workspace, capture_output=True, text=True, check=True).stdout
+    delimiter = "NIX_TAG_CHECK_EXPECTED_END"
+    assert output == f"expected<<{delimiter}\n{expected}{delimiter}\n"
+    assert _action()["outputs"]["expected"]["value"] == "${{ steps.check.outputs.expected }}"
+    (check,) = [step for step in _action()["runs"]["steps"] if step.get("id") == "check"]
+    assert "nix-tag-check --format github" in check["run"]
 
 
 def test_action_passes_on_an_up_to_date_repository(workspace: Path, tmp_path: Path) -> None:

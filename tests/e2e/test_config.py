@@ -18,6 +18,8 @@ IMAGE = "  - name: registry.example.com/team/hello\n    nix: default.nix\n    at
     ("config", "message"),
     [
         (f"imagess:\n{IMAGE}", ".nix-tag-check.yaml:1: unknown key 'imagess' in the config"),
+        (f"images:\n{IMAGE}    atr: image\n",
+         ".nix-tag-check.yaml:5: unknown key 'atr' in an image; did you mean 'attr'?"),
         (f"images:\n{IMAGE}    colour: blue\n",
          ".nix-tag-check.yaml:5: unknown key 'colour' in an image"),
         ("images:\n  - name: registry.example.com/team/hello\n    nix: missing.nix\n",

@@ -49,6 +49,27 @@ def test_try_repo_fails_on_a_stale_tag(project: Path, pre_commit_home: Path) -> 
     assert "deploy/hello.yaml:16:18: registry.example.com/team/hello: tag" in result.stdout
 
 
+def test_the_failing_hook_names_the_fix_that_works_under_pre_commit(
+    project: Path, pre_commit_home: Path
+) -> None:
+    """pre-commit users have no `nix-tag-check` on PATH: the hint names the fix hook."""
+    result = _run(["try-repo", str(ROOT), "nix-tag-check", "--all-files"], project,
+                  pre_commit_home)
+    assert "use the `nix-tag-check-fix` hook" in result.stdout, result.stdout
+    assert "run `nix-tag-check --fix`" not in result.stdout
+
+
+def test_the_fix_hook_rewrites_once_and_then_passes(project: Path, pre_commit_home: Path) -> None:
+    first = _run(["try-repo", str(ROOT), "nix-tag-check-fix", "--all-files"], project,
+                 pre_commit_home)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout
+    git(project, "add", "-A")
+    second = _run(["try-repo", str(ROOT), "nix-tag-check-fix", "--all-files"], project,
+                  pre_commit_home)
+    assert second.returncode == 0, second.stdout + second.stderr
+
+
 def test_hook_runs_when_only_a_source_file_changed(
     project: Path, pre_commit_home: Path
 ) -> None:

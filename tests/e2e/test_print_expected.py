@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,39 @@ def test_print_expected_prints_every_image_even_beside_a_broken_manifest(
     worker = attribute(repo / "default.nix", "worker.imageTag")
     assert main(["--print-expected"]) == 0
     assert capsys.readouterr() == (f"{HELLO}:{hello}\n{WORKER}:{worker}\n", "")
+
+
+def test_print_expected_as_json_gives_each_image_with_its_output_path(
+    repo: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A pipeline step can `nix build` exactly the output the tag names."""
+    assert main(["--print-expected", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    hello, worker = document["expected"]
+    assert hello["reference"] == f"{HELLO}:{out_path_hash(repo / 'default.nix', 'hello')}"
+    assert Path(hello["out_path"]).name[:32] == hello["tag"]
+    assert worker["tag"] == attribute(repo / "default.nix", "worker.imageTag")
+    assert (document["errors"], document["warnings"]) == ([], [])
+
+
+@pytest.mark.parametrize("args", [["--print-expected", "--format", "github"],
+                                  ["--diff", "--format", "json"],
+                                  ["--diff", "--format", "github"]])
+def test_a_format_that_makes_no_sense_for_the_action_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+) -> None:
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith("nix-tag-check: error: ")
+
+
+@pytest.mark.parametrize(("strict", "status"), [([], 0), (["--strict"], 1)])
+def test_strict_makes_a_warning_fail_the_check(
+    repo: Path, capsys: pytest.CaptureFixture[str], strict: list[str], status: int,
+) -> None:
+    """A tag that is not a Nix hash is a warning, which pre-commit hides on a passing hook."""
+    tag = "latest"
+    (repo / "deploy/legacy.yaml").write_text(f"image: registry.example.com/team/legacy:{tag}\n")
+    git(repo, "add", "-A")
+    spec = "registry.example.com/team/legacy=default.nix#legacy"
+    assert main(["--image", spec, *strict, "deploy/legacy.yaml"]) == status
+    assert "is not a Nix hash" in capsys.readouterr().err

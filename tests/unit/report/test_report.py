@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
 from nix_tag_check import report
+from nix_tag_check.config.load import ImageSpec
+from nix_tag_check.config.reference import parse_repository
 from nix_tag_check.errors import ConfigError, EvalError, FileProblem, LocatedError, ScanError
+from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.report.github import GithubReporter
 from nix_tag_check.report.json import JsonReporter
 from nix_tag_check.report.mode import Mode
@@ -51,12 +55,27 @@ def test_fix_mode_says_what_was_done_once_for_every_reporter() -> None:
     assert _run(Mode("fix", format="github"))[0].startswith("::warning file=deploy/a.yaml")
 
 
-def test_print_expected_lines_are_plain_in_every_format() -> None:
-    for name in report.FORMATS:
-        out = io.StringIO()
-        report.reporter(Mode("print-expected", format=name), out, io.StringIO()).expected(
-            "ghcr.io/acme/api", "new")
-        assert out.getvalue() == "ghcr.io/acme/api:new\n"
+def _expected(format: str) -> str:
+    out = io.StringIO()
+    reporter = report.reporter(Mode("print-expected", format=format), out, io.StringIO())
+    spec = ImageSpec("ghcr.io/acme/api", parse_repository("ghcr.io/acme/api"), "auto",
+                     "x86_64-linux", ("api",), "default.nix#api", "default.nix")
+    reporter.expected(Evaluated(spec, "new", "/nix/store/new-api.tar.gz"))
+    reporter.finish(0)
+    return out.getvalue()
+
+
+def test_print_expected_lines_are_plain_name_and_tag() -> None:
+    assert _expected("text") == "ghcr.io/acme/api:new\n"
+
+
+def test_print_expected_as_json_says_what_a_pipeline_builds() -> None:
+    assert json.loads(_expected("json")) == {
+        "expected": [{"name": "ghcr.io/acme/api", "tag": "new",
+                      "reference": "ghcr.io/acme/api:new", "source": "default.nix#api",
+                      "out_path": "/nix/store/new-api.tar.gz", "system": "x86_64-linux"}],
+        "errors": [], "warnings": [],
+    }
 
 
 @pytest.mark.parametrize(("error", "text"), [
