@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Sequence
 
 from nix_tag_check import __version__, atomic, state
@@ -23,23 +22,13 @@ from nix_tag_check.evaluate.nix import Evaluated, eval_nix_file
 from nix_tag_check.evaluate.reach import Hashes
 
 FORMAT = 2
-_MAX_BYTES = 64 << 20
+MAX_BYTES = 64 << 20  # an entry (or hashes.json) at most this big is read
 
 
 def _load(path: str) -> object | None:
-    """JSON from a regular file, never following a link, never blocking on a FIFO."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
-            os.close(fd)
-            return None
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(_MAX_BYTES + 1)
-    except OSError:
+    """JSON from a regular file of ours (see state.read), or None."""
+    raw = state.read(path, MAX_BYTES)
+    if raw is None:
         return None
     try:
         data: object = json.loads(raw)

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nix_tag_check import errors
+from nix_tag_check import errors, state
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import FileProblem, LocatedError, YamlSyntaxError
 from nix_tag_check.evaluate.nix import Evaluated
@@ -94,12 +94,8 @@ class Checker:
             return
         if analysis.error is not None:
             return  # cannot read it, or binary: cheap to find again, and rare
-        try:
-            with open(real, "rb") as handle:
-                raw = handle.read(st.st_size + 1)
-        except OSError:
-            return
-        if not prefilter.mentions(raw, self.needles):  # so what was read names no image
+        raw = state.read(real, st.st_size)
+        if raw is not None and not prefilter.mentions(raw, self.needles):  # names no image
             self.memory.record(real, st, raw, ["none"], started)
 
     def forget(self, path: str) -> None:

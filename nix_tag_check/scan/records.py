@@ -7,7 +7,7 @@ A record is trusted for a file only when the file is provably the one that was s
 - or else its bytes hash to the recorded digest.
 The whole file is keyed on the tool's version and the expected tags (name, repository,
 tag, source), the size limit and the repository: any change starts from nothing. When
-in doubt, parse: a missing, unreadable or foreign cache file is an empty one.
+in doubt, parse: a missing, unreadable, odd or foreign cache file is an empty one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from nix_tag_check import __version__, atomic, state
 
 FORMAT = 3
+MAX_BYTES = 64 << 20  # a file at most this big is read
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
 # ["none"] | ["findings", [[line, column, ...], ...]] | ["error", class, message, line, column]
@@ -89,12 +90,8 @@ class ScanCache:
         ident, recorded_digest, outcome = parts
         if ident == _identity_text(st):
             return _outcome(outcome)
-        try:
-            with open(real, "rb") as handle:
-                raw = handle.read(st.st_size + 1)
-        except OSError:
-            return None
-        if digest(raw) != recorded_digest:
+        raw = state.read(real, st.st_size)  # a file that grew is not the one recorded
+        if raw is None or digest(raw) != recorded_digest:
             return None
         trusted = _trusted_identity(st, clock_ns())
         if trusted != "-":
@@ -159,10 +156,12 @@ def _header(cache_key: str) -> str:
 
 
 def _load(path: str, cache_key: str) -> dict[str, Record]:
+    raw = state.read(path, MAX_BYTES)  # a FIFO, a link, a huge file: no records
+    if raw is None:
+        return {}
     try:
-        with open(path, "rb") as handle:
-            parts = handle.read().decode("utf-8", "surrogatepass").split(SEPARATOR)
-    except (OSError, ValueError):
+        parts = raw.decode("utf-8", "surrogatepass").split(SEPARATOR)
+    except ValueError:
         return {}
     if parts[0] != _header(cache_key) or len(parts) % 2 != 1:
         return {}
