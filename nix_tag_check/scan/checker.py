@@ -1,20 +1,18 @@
 """One manifest against the expected tags: its references, and the text that would fix them.
 
 Nothing of a file is kept once it is done but its scan result in the scan cache (see
-scan_cache.py), which also answers when the evaluation cache and the check ask about the
+records.py), which also answers when the evaluation cache and the check ask about the
 same file in one run: each file is parsed at most once, unless a fix needs its tree again.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import operator
 import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nix_tag_check import errors, state
+from nix_tag_check import state
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import FileProblem, LocatedError, YamlSyntaxError
 from nix_tag_check.evaluate.nix import Evaluated
@@ -58,7 +56,7 @@ class Checker:
             key = scan_cache.key([
                 sorted([str(e.repository), e.name, e.tag, e.source]
                        for e in self.expected.values()),
-                list(self.needles), max_file_size, boundary, REPORTED,
+                list(self.needles), max_file_size, boundary,
             ])
             self.memory = scan_cache.ScanCache(cache_file, key)
 
@@ -79,9 +77,11 @@ class Checker:
         if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_file_size:
             return self._analyse(path)
         outcome = self.memory.lookup(real, st)
-        restored = _restore(outcome) if outcome is not None else None
-        if restored is not None and not (need_edits and restored.stale):
-            return restored
+        kept = scan_cache.restore(outcome) if outcome is not None else None
+        if kept is not None:
+            restored = Analysis(None, kept[0], error=kept[1])
+            if not (need_edits and restored.stale):
+                return restored
         analysis = self._analyse(path, (real, st))
         self._remember(real, st, analysis, started)
         return analysis
@@ -90,13 +90,14 @@ class Checker:
         assert self.memory is not None
         if analysis.manifest is not None:
             if analysis.manifest.path == real:
-                self.memory.record(real, st, analysis.manifest.raw, _outcome(analysis), started)
+                self.memory.record(real, st, analysis.manifest.raw,
+                                   scan_cache.outcome(analysis.findings, analysis.error), started)
             return
         if analysis.error is not None:
             return  # cannot read it, or binary: cheap to find again, and rare
         raw = state.read(real, st.st_size)
         if raw is not None and not prefilter.mentions(raw, self.needles):  # names no image
-            self.memory.record(real, st, raw, ["none"], started)
+            self.memory.record(real, st, raw, scan_cache.NONE, started)
 
     def forget(self, path: str) -> None:
         """A file we rewrote: its record is of the old content."""
@@ -131,57 +132,3 @@ class Checker:
         )
         assert analysis.manifest is not None
         return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings)
-
-
-_ERRORS: dict[str, type[errors.LocatedError]] = {
-    cls.__name__: cls for cls in (errors.LocatedError, errors.YamlSyntaxError, errors.ScanError)
-}
-
-
-# What the scan cache keeps of a finding: every field a report reads, in this order, then
-# why --fix cannot rewrite it (message, line, column) and whether it is stale.
-_FIELDS = [f.name for f in dataclasses.fields(scan.Finding)]
-REPORTED = tuple(name for name in _FIELDS if name not in ("edits", "restored_stale", "unfixable"))
-_reported = operator.attrgetter(*REPORTED)
-# How many of them lead the dataclass's own fields: those are restored by position.
-_LEADING = next((i for i, name in enumerate(REPORTED) if _FIELDS[i] != name), len(REPORTED))
-
-
-def _outcome(analysis: Analysis) -> scan_cache.Outcome:
-    """What the scan cache keeps of an analysis: what a report needs, no text, no tree."""
-    error = analysis.error
-    if error is not None:
-        name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
-        return ["error", name, error.message, error.line, error.column]
-    return ["findings", [
-        [*_reported(f),
-         None if f.unfixable is None else [f.unfixable.message, f.unfixable.line,
-                                           f.unfixable.column],
-         f.stale]
-        for f in analysis.findings
-    ]]
-
-
-def _restore(outcome: scan_cache.Outcome) -> Analysis | None:
-    """The analysis a cached outcome stands for (None if it is not one we wrote)."""
-    try:
-        if outcome[0] == "none":
-            return Analysis(None)
-        if outcome[0] == "error":
-            _, name, message, line, column = outcome
-            return Analysis(None, error=_ERRORS[name](str(message), int(line), int(column)))
-        findings = []
-        reported = len(REPORTED)
-        for values in outcome[1]:
-            if len(values) != reported + 2:
-                return None  # not ours
-            finding = scan.Finding(*values[:_LEADING])
-            for name, value in zip(REPORTED[_LEADING:], values[_LEADING:reported], strict=True):
-                setattr(finding, name, value)
-            unfixable = values[reported]
-            finding.unfixable = errors.ScanError(*unfixable) if unfixable is not None else None
-            finding.restored_stale = bool(values[reported + 1])
-            findings.append(finding)
-        return Analysis(None, findings)
-    except (ValueError, TypeError, KeyError, IndexError):
-        return None

@@ -7,28 +7,36 @@ A record is trusted for a file only when the file is provably the one that was s
 - or else its bytes hash to the recorded digest.
 The whole file is keyed on the tool's version and the expected tags (name, repository,
 tag, source), the size limit and the repository: any change starts from nothing. When
-in doubt, parse: a missing, unreadable, odd or foreign cache file is an empty one.
+in doubt, parse: a missing, unreadable, odd or foreign cache file is an empty one, and a
+record that is not one this code writes is a file to parse.
+
+A finding is kept by field name (`finding_record`, `finding_from_record`), beside the
+`Finding` it stands for: a field added to `Finding` cannot shift the others in a record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from nix_tag_check import __version__, atomic, state
+from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
+from nix_tag_check.scan.rules.context import Finding
 
-FORMAT = 3
+FORMAT = 4
 MAX_BYTES = 64 << 20  # a file at most this big is read
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
-# ["none"] | ["findings", [[line, column, ...], ...]] | ["error", class, message, line, column]
+# ["none"] | ["findings", [{field: value, ...}, ...]] | ["error", class, message, line, column]
 Outcome = list[Any]
+NONE: Outcome = ["none"]  # the file names no configured image
 # One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
 # record is one object, not the two dozen of a parsed list, so 50,000 of them stay small.
 Record = str
@@ -49,9 +57,10 @@ def key(parts: Iterable[object]) -> str:
     """The key of a whole cache file: everything a record's outcome depends on, but the file.
 
     That includes the scanning code itself: the version, and the size and mtime of every
-    module of the package (a development install changes without a new version).
+    module of the package (a development install changes without a new version), and
+    what a finding's record holds.
     """
-    code = [FORMAT, __version__, *_code_identity(_PACKAGE)]
+    code = [FORMAT, __version__, *_code_identity(_PACKAGE), sorted(_KEPT)]
     return hashlib.sha256(json.dumps([*code, *parts]).encode()).hexdigest()
 
 
@@ -166,3 +175,88 @@ def _load(path: str, cache_key: str) -> dict[str, Record]:
     if parts[0] != _header(cache_key) or len(parts) % 2 != 1:
         return {}
     return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+# What a finding's record holds: each field of Finding kept as it is, by name, and the types
+# its value may have. `edits` is not kept (a fix parses the file again); `unfixable` is kept as
+# [message, line, column]; `restored_stale` as the finding's `stale`. A field of Finding none
+# of these name cannot be restored: tests/unit/scan/test_records.py holds them in step.
+_KEPT: dict[str, tuple[type, ...]] = {
+    "line": (int,), "column": (int,), "image": (str,), "found": (str, type(None)),
+    "expected": (str,), "source": (str,), "kind": (str,), "digest": (str, type(None)),
+    "digest_emptied": (bool,), "ignored": (bool,),
+}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Finding)
+             if f.default is not dataclasses.MISSING}
+_ERRORS: dict[str, type[LocatedError]] = {
+    cls.__name__: cls for cls in (LocatedError, YamlSyntaxError, ScanError)
+}
+
+
+def finding_record(finding: Finding) -> dict[str, object]:
+    """A finding as a JSON object by field name; a field at its default is left out."""
+    record: dict[str, object] = {}
+    for name in _KEPT:
+        value = getattr(finding, name)
+        if name not in _DEFAULTS or value != _DEFAULTS[name]:
+            record[name] = value
+    problem = finding.unfixable
+    if problem is not None:
+        record["unfixable"] = [problem.message, problem.line, problem.column]
+    if finding.stale:
+        record["restored_stale"] = True
+    return record
+
+
+def finding_from_record(record: object) -> Finding | None:
+    """The finding a record stands for, or None when it is not one `finding_record` wrote."""
+    if not isinstance(record, dict):
+        return None
+    values: dict[str, Any] = {}
+    for name, value in record.items():
+        if name in _KEPT:
+            if type(value) not in _KEPT[name]:
+                return None
+            values[name] = value
+        elif name == "unfixable":
+            problem = _located(ScanError, value)
+            if problem is None:
+                return None
+            values[name] = problem
+        elif name != "restored_stale" or value is not True:
+            return None
+    try:
+        return Finding(**values, restored_stale="restored_stale" in record)
+    except TypeError:  # a field left out that has no default
+        return None
+
+
+def outcome(findings: Sequence[Finding], error: LocatedError | None) -> Outcome:
+    """What the scan cache keeps of a scanned manifest: what a report needs, no text, no tree."""
+    if error is not None:
+        name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
+        return ["error", name, error.message, error.line, error.column]
+    return ["findings", [finding_record(f) for f in findings]]
+
+
+def restore(kept: Outcome) -> tuple[list[Finding], LocatedError | None] | None:
+    """The findings, or the error, a kept outcome stands for (None: not one we wrote)."""
+    if kept == NONE:
+        return [], None
+    if len(kept) == 5 and kept[0] == "error" and kept[1] in _ERRORS:
+        error = _located(_ERRORS[kept[1]], kept[2:])
+        return None if error is None else ([], error)
+    if len(kept) != 2 or kept[0] != "findings" or not isinstance(kept[1], list):
+        return None
+    findings = [finding_from_record(record) for record in kept[1]]
+    return None if None in findings else ([f for f in findings if f is not None], None)
+
+
+def _located(cls: type[LocatedError], value: object) -> LocatedError | None:
+    """`cls(message, line, column)` from a kept [message, line, column]."""
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    message, line, column = value
+    if type(message) is not str or type(line) is not int or type(column) is not int:
+        return None
+    return cls(message, line, column)
