@@ -4,16 +4,23 @@ Every cache (evaluations, scan records, private trees) lives in a folder of its 
 every one trusts a file's stat identity only once the file has settled: a change within one
 timestamp tick of the moment it was looked at could leave the identity as it was ("racy git").
 What is found in those folders is data, never trusted for its kind or its size: each cache reads
-its files with `read`.
+its files with `read` and keys what it keeps on `tool_identity`, so that another build of the
+tool never takes a result it did not make.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import stat
+import sys
+
+from nix_tag_check import __version__
 
 RACY_NS = 2_000_000_000  # FAT's timestamps are 2 s apart; everything else is finer
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))  # the whole tool
 
 
 def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -62,3 +69,50 @@ def read(path: str, limit: int) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+@functools.cache
+def tool_identity() -> str:
+    """What every cache is keyed on of the tool itself: its version, the bytes of every file
+    of its package, and Python's version.
+
+    Contents, not mtimes: an install from the Nix store has every mtime at 1, and a
+    development install changes without a new version. About 1 to 2 ms, once a process.
+    """
+    return f"{__version__} {package_digest(_PACKAGE)} {sys.version}"
+
+
+def package_digest(top: str) -> str:
+    """A digest of every file below `top` by relative path and content (not `__pycache__`,
+    nor dot files: Python's and editors' by-products)."""
+    digest = hashlib.sha256()  # twice blake2b's speed here (SHA extensions)
+    for rel in _files(top, ""):
+        data = _whole(os.path.join(top, rel))
+        digest.update(f"{rel}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _whole(path: str) -> bytes:
+    """A file's bytes; os.read, as open()'s file objects cost more than the reading here."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _files(top: str, rel: str) -> list[str]:
+    found: list[str] = []
+    with os.scandir(os.path.join(top, rel)) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith(".") or entry.name == "__pycache__":
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found += _files(top, os.path.join(rel, entry.name))
+            elif entry.is_file():
+                found.append(os.path.join(rel, entry.name))
+    return found

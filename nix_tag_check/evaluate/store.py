@@ -1,6 +1,7 @@
 """Evaluation results under .git/nix-tag-check/, each stored under a key of all it depends on.
 
-An entry's name is a digest of: this tool and its eval.nix, Nix's binaries, settings
+An entry's name is a digest of: this tool (state.tool_identity: its version and the
+content of its files, eval.nix among them; Python's version), Nix's binaries, settings
 and search path (nix_settings), the group's request (file, system, arguments, images),
 the evaluated tree's mode, and every input the evaluated file can reach (inputs). An
 entry is stored only when that digest is the same after Nix ran as before it started,
@@ -16,9 +17,9 @@ import json
 import os
 from collections.abc import Sequence
 
-from nix_tag_check import __version__, atomic, state
+from nix_tag_check import atomic, state
 from nix_tag_check.evaluate import lexer as nix_source
-from nix_tag_check.evaluate.nix import Evaluated, eval_nix_file
+from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.evaluate.reach import Hashes
 
 FORMAT = 2
@@ -91,16 +92,14 @@ class Store:
 
 
 def _scanner() -> str:
-    """The Nix source scanner's own code: a fixed scanner must not trust old scans."""
-    with open(nix_source.__file__, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+    """The tool that made the scans, the Nix source scanner among its files: a fixed scanner
+    must not trust old scans."""
+    return state.tool_identity()
 
 
 def tool_key() -> str:
-    """This tool's version and the Nix code it runs."""
-    with open(eval_nix_file(), "rb") as handle:
-        code = hashlib.sha256(handle.read()).hexdigest()
-    return f"{FORMAT}\0{__version__}\0{code}"
+    """This tool (its version, its files, eval.nix among them, and Python's version)."""
+    return f"{FORMAT}\0{state.tool_identity()}"
 
 
 def entry_key(*parts: object) -> str:

@@ -5,10 +5,12 @@ A record is trusted for a file only when the file is provably the one that was s
   its timestamps were older than the scan by more than any file system's timestamp
   granularity (a change within the same tick as the scan would keep them: "racy git");
 - or else its bytes hash to the recorded digest.
-The whole file is keyed on the tool's version and the expected tags (name, repository,
-tag, source), the size limit and the repository: any change starts from nothing. When
-in doubt, parse: a missing, unreadable, odd or foreign cache file is an empty one, and a
-record that is not one this code writes is a file to parse.
+The whole file is keyed on the tool (its version and the content of its files, Python's
+version: state.tool_identity), the YAML parsers that read the manifests (libyaml or the
+pure one, and their versions: they do not refuse the same texts), and the expected tags
+(name, repository, tag, source), the size limit and the repository: any change starts from
+nothing. When in doubt, parse: a missing, unreadable, odd or foreign cache file is an empty
+one, and a record that is not one this code writes is a file to parse.
 
 A finding is kept by field name (`finding_record`, `finding_from_record`), beside the
 `Finding` it stands for: a field added to `Finding` cannot shift the others in a record.
@@ -26,9 +28,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from nix_tag_check import __version__, atomic, state
+from nix_tag_check import atomic, state
 from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
 from nix_tag_check.scan.rules.context import Finding
+from nix_tag_check.yamltree import tree as yt
 
 FORMAT = 4
 MAX_BYTES = 64 << 20  # a file at most this big is read
@@ -50,29 +53,14 @@ def digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=20).hexdigest()
 
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the whole tool
-
-
 def key(parts: Iterable[object]) -> str:
     """The key of a whole cache file: everything a record's outcome depends on, but the file.
 
-    That includes the scanning code itself: the version, and the size and mtime of every
-    module of the package (a development install changes without a new version), and
-    what a finding's record holds.
+    That includes the scanning code itself (the tool's identity), the parsers that read YAML
+    and what a finding's record holds.
     """
-    code = [FORMAT, __version__, *_code_identity(_PACKAGE), sorted(_KEPT)]
+    code = [FORMAT, state.tool_identity(), yt.parsers(), sorted(_KEPT)]
     return hashlib.sha256(json.dumps([*code, *parts]).encode()).hexdigest()
-
-
-def _code_identity(folder: str) -> list[list[object]]:
-    found: list[list[object]] = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.is_dir() and not entry.name.startswith(("_", ".")):
-            found += _code_identity(entry.path)
-        elif entry.name.endswith(".py"):
-            st = entry.stat()
-            found.append([entry.name, st.st_size, st.st_mtime_ns])
-    return found
 
 
 class ScanCache:

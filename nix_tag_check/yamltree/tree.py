@@ -8,7 +8,9 @@ keeps its exact character span so that a fix can replace those characters only.
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -91,11 +93,43 @@ def _c_parser(body: str) -> Any | None:
     YAML().parse() would build a loader class per call and keep a record of every
     document it ever parsed.
     """
+    parser = _c_parser_class()
+    return None if parser is None else parser(body)
+
+
+def _c_parser_class() -> Any | None:
     try:
         from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]  # not re-exported
-    except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
+    except ImportError:  # ruamel.yaml.clib is a dependency on CPython, but may be missing
         return None
-    return CParser(body)
+    return CParser
+
+
+def parsers() -> str:
+    """The parsers `parse` reads with here, and their versions: libyaml and the pure parser
+    refuse different texts, so a result remembered from one is no answer for the other.
+
+    The C parser is named by its module, libyaml's version and the size of its extension
+    file (which no version says). Reading a config file has imported all this already; a
+    run without one pays ruamel.yaml's import here (about 15 ms).
+    """
+    import ruamel.yaml
+
+    pure = f"ruamel.yaml {ruamel.yaml.__version__}"
+    c_parser = _c_parser_class()
+    if c_parser is None:
+        return f"{pure} (pure)"
+    extension = next((m for m in map(sys.modules.get, _C_MODULES)
+                      if getattr(m, "CParser", None) is c_parser), None)
+    version = getattr(extension, "get_version_string", lambda: "?")()
+    try:
+        size = os.stat(extension.__file__).st_size if extension and extension.__file__ else -1
+    except OSError:
+        size = -1
+    return f"{pure} + {c_parser.__module__} {version} {size} bytes"
+
+
+_C_MODULES = ("_ruamel_yaml", "_ruamel_yaml_clibz")  # where ruamel.yaml.cyaml takes CParser
 
 
 def _pure_events(body: str) -> Iterator[Any]:

@@ -136,3 +136,21 @@ def test_a_folder_where_the_scan_cache_file_should_be_only_costs_a_scan(
     assert _answer(_run(repo)) == filled
     assert _answer(_run(repo)) == filled
     assert (scan_file / "inside").is_dir()  # not ours to remove
+
+
+NO_C_PARSER = ("sys.modules['_ruamel_yaml'] = None\n"  # an import of either now fails
+               "sys.modules['_ruamel_yaml_clibz'] = None")
+LIBYAML_ONLY = "---\nnote: x\t[\n"  # libyaml reads a tab in a plain scalar; YAML 1.2 refuses it
+
+
+def test_a_run_with_the_pure_parser_parses_again_what_libyaml_read(repo: Path) -> None:
+    _answer(_run(repo, "--fix"))
+    manifest = repo / "deploy/hello.yaml"
+    manifest.write_text(manifest.read_text() + LIBYAML_ONLY)
+    with_libyaml = _answer(_run(repo))
+    assert with_libyaml[0] == 0
+    pure = _answer(_run(repo, before=NO_C_PARSER))
+    assert pure == _answer(_run(repo, "--no-cache", before=NO_C_PARSER))
+    assert pure[0] == 2
+    assert "deploy/hello.yaml" in pure[2]
+    assert _answer(_run(repo)) == with_libyaml  # and back: libyaml's result is libyaml's

@@ -288,9 +288,8 @@ def test_changed_scanning_code_reads_every_manifest_again(
     folder: Path, parses: Parses, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(folder, "a.yaml")
-    real = scan_cache._code_identity
-    monkeypatch.setattr(scan_cache, "_code_identity",
-                        lambda path: [*real(path), ["rules/new_rule.py", 1, 1]])
+    real = state.tool_identity()
+    monkeypatch.setattr(state, "tool_identity", lambda: real + " with a new rule")
     run(folder, "a.yaml")
     assert parses.take() == ["a.yaml", "a.yaml"]
 

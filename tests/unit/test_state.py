@@ -1,8 +1,10 @@
-"""The tool's state folder: cache files read only as regular files of a bounded size."""
+"""The tool's state folder: cache files read only as regular files of a bounded size, and
+the tool's identity that keys every cache."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from nix_tag_check import state
+from nix_tag_check import __version__, state
 
 GUARD_S = 120  # a FIFO read blocks forever: the guard turns that into a failure, no speed limit
 LIMIT = 100
@@ -49,3 +51,48 @@ def test_a_huge_sparse_file_is_refused_without_reading_it(tmp_path: Path) -> Non
     with open(path, "wb") as handle:
         handle.truncate(1 << 40)  # a terabyte of nothing: reading it would never end
     assert state.read(str(path), 64 << 20) is None
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    copy = tmp_path / "nix_tag_check"
+    shutil.copytree(ROOT / "nix_tag_check", copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_the_package_digest_follows_content_not_mtimes(package: Path) -> None:
+    before = state.package_digest(str(package))
+    module = package / "scan/checker.py"
+    st = module.stat()
+    text = module.read_bytes()
+    module.write_bytes(text[:-1] + b"#")  # the same size
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert module.stat().st_size == st.st_size and module.stat().st_mtime_ns == st.st_mtime_ns
+    assert state.package_digest(str(package)) != before
+
+
+def test_every_mtime_at_1_as_in_the_nix_store_does_not_change_the_package_digest(
+    package: Path
+) -> None:
+    before = state.package_digest(str(package))
+    for path in package.rglob("*"):
+        os.utime(path, (1, 1))
+    assert state.package_digest(str(package)) == before
+
+
+def test_the_package_digest_covers_eval_nix_and_ignores_compiled_files(package: Path) -> None:
+    before = state.package_digest(str(package))
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__/state.cpython-311.pyc").write_bytes(b"compiled")
+    (package / ".state.py.swp").write_bytes(b"an editor's")
+    assert state.package_digest(str(package)) == before
+    with open(package / "evaluate/eval.nix", "a") as handle:
+        handle.write("\n")
+    assert state.package_digest(str(package)) != before
+
+
+def test_the_tool_identity_names_the_version_the_package_and_python() -> None:
+    identity = state.tool_identity()
+    assert identity.startswith(f"{__version__} {state.package_digest(state._PACKAGE)} ")
+    assert identity.endswith(sys.version)

@@ -1,5 +1,5 @@
-"""The scan cache's file: findings kept by field name; read only when it is a regular file
-of a bounded size."""
+"""The scan cache's file: findings kept by field name, a key that names the parsers, and a
+file that is read only when it is a regular file of a bounded size."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nix_tag_check import state
 from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
 from nix_tag_check.scan import edits
 from nix_tag_check.scan import records as scan_cache
@@ -114,6 +115,18 @@ def test_an_error_comes_back_as_the_same_kind_at_the_same_place(error: LocatedEr
 ])
 def test_an_outcome_this_code_did_not_write_is_parsed_again(kept: list[object]) -> None:
     assert scan_cache.restore(kept) is None
+
+
+def test_the_key_names_the_parsers(monkeypatch: pytest.MonkeyPatch) -> None:
+    libyaml = scan_cache.key(["same"])
+    monkeypatch.setattr(scan_cache.yt, "parsers", lambda: "ruamel.yaml 0.19.1 (pure)")
+    assert scan_cache.key(["same"]) != libyaml
+
+
+def test_the_key_names_the_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = scan_cache.key(["same"])
+    monkeypatch.setattr(state, "tool_identity", lambda: "another build of the tool")
+    assert scan_cache.key(["same"]) != before
 
 
 @pytest.mark.parametrize("odd", ["link", "huge", "binary", "foreign"])
