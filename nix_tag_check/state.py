@@ -4,12 +4,14 @@ Every cache (evaluations, scan records, private trees) lives in a folder of its 
 every one trusts a file's stat identity only once the file has settled: a change within one
 timestamp tick of the moment it was looked at could leave the identity as it was ("racy git").
 What is found in those folders is data, never trusted for its kind or its size: each cache reads
-its files with `read` and keys what it keeps on `tool_identity`, so that another build of the
-tool never takes a result it did not make.
+its files with `read`, keeps its folder within bounds with `Bounded`, and keys what it keeps on
+`tool_identity`, so that another build of the tool never takes a result it did not make.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import hashlib
 import os
@@ -20,6 +22,7 @@ from nix_tag_check import __version__
 
 RACY_NS = 2_000_000_000  # FAT's timestamps are 2 s apart; everything else is finer
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))  # the whole tool
 
 
@@ -69,6 +72,73 @@ def read(path: str, limit: int) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+class Bounded:
+    """A cache folder kept to at most `files` files and `size` bytes: the oldest go first.
+
+    The folder is listed at a run's first write, never by a run that only reads, and then kept
+    in step with that run's writes (one listing a run, however many entries it writes). Every
+    entry counts, whatever its kind (a FIFO, a link, a temporary file a killed run left), but
+    for folders and the names in `keep`. Files are removed through the folder's descriptor:
+    a folder swapped for a link meanwhile never loses someone else's files.
+    """
+
+    def __init__(self, folder: str, files: int, size: int,
+                 keep: frozenset[str] = frozenset()) -> None:
+        self.folder, self.files, self.size, self.keep = folder, files, size, keep
+        self._sizes: dict[str, int] | None = None  # every entry's size in bytes
+        self._order: collections.deque[str] = collections.deque()  # oldest first
+        self._repeats: collections.Counter[str] = collections.Counter()  # names in _order twice
+        self._total = 0
+
+    def wrote(self, name: str, size: int) -> None:
+        """`name` was just written whole (`size` bytes): remove the oldest beyond the bounds."""
+        if name in self.keep:
+            return
+        try:
+            fd = os.open(self.folder, _FOLDER)
+        except OSError:
+            return
+        try:
+            if self._sizes is None:
+                self._sizes = self._list(fd)
+            self._add(name, size)
+            self._prune(fd, self._sizes)
+        finally:
+            os.close(fd)
+
+    def _list(self, fd: int) -> dict[str, int]:
+        found: list[tuple[int, str, int]] = []
+        with contextlib.suppress(OSError), os.scandir(fd) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    if entry.name not in self.keep and not stat.S_ISDIR(st.st_mode):
+                        found.append((st.st_mtime_ns, entry.name, st.st_size))
+        found.sort()
+        self._order.extend(name for _, name, _ in found)
+        self._total = sum(size for _, _, size in found)
+        return {name: size for _, name, size in found}
+
+    def _add(self, name: str, size: int) -> None:
+        assert self._sizes is not None
+        if name in self._sizes:
+            self._total -= self._sizes[name]
+            self._repeats[name] += 1  # its older place in the order is stale
+        self._sizes[name] = size
+        self._total += size
+        self._order.append(name)
+
+    def _prune(self, fd: int, sizes: dict[str, int]) -> None:
+        while len(sizes) > 1 and (len(sizes) > self.files or self._total > self.size):
+            name = self._order.popleft()
+            if self._repeats[name]:
+                self._repeats[name] -= 1
+                continue
+            self._total -= sizes.pop(name)
+            with contextlib.suppress(OSError):  # gone already, or another run's: no matter
+                os.unlink(name, dir_fd=fd)
 
 
 @functools.cache

@@ -6,7 +6,9 @@ and search path (nix_settings), the group's request (file, system, arguments, im
 the evaluated tree's mode, and every input the evaluated file can reach (inputs). An
 entry is stored only when that digest is the same after Nix ran as before it started,
 so nothing edited during an evaluation is ever taken as current. Whatever is found in
-the folder is data: an entry that is not a regular, well-formed file of ours is ignored.
+the folder is data: an entry that is not a regular, well-formed file of ours is ignored,
+and the folder is kept within MAX_ENTRIES and MAX_FOLDER_BYTES, the oldest entries removed
+first, when a run writes one (a run that only reads never lists the folder).
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from nix_tag_check.evaluate.reach import Hashes
 
 FORMAT = 2
 MAX_BYTES = 64 << 20  # an entry (or hashes.json) at most this big is read
+# At most this many entries and bytes, the oldest go first: an entry is one Nix file's images
+# in one state of what it reads (about 350 bytes an image), so a monorepo of 1,000 configured
+# Nix files keeps ten states of each.
+MAX_ENTRIES = 10_000
+MAX_FOLDER_BYTES = 256 << 20
+_HASHES = "hashes.json"  # what the last run read: bounded by what one run reads
 
 
 def _load(path: str) -> object | None:
@@ -45,6 +53,8 @@ class Store:
         folder = state.folder(git_dir, "eval")
         self.folder = folder or ""
         self.usable = folder is not None
+        self.bound = state.Bounded(self.folder, MAX_ENTRIES, MAX_FOLDER_BYTES,
+                                   keep=frozenset([_HASHES]))
 
     def _path(self, name: str) -> str:
         return os.path.join(self.folder, name)
@@ -64,7 +74,7 @@ class Store:
         self._write(f"{key[:40]}.json", data)
 
     def hashes(self) -> Hashes:
-        data = _load(self._path("hashes.json")) if self.usable else None
+        data = _load(self._path(_HASHES)) if self.usable else None
         if not isinstance(data, dict) or data.get("format") != FORMAT \
                 or data.get("scanner") != _scanner():  # scans made by other code: redo them
             return Hashes()
@@ -81,14 +91,16 @@ class Store:
     def save_hashes(self, hashes: Hashes) -> None:
         kept = hashes.kept()
         if kept is not None:
-            self._write("hashes.json", {"format": FORMAT, "scanner": _scanner(), **kept})
+            self._write(_HASHES, {"format": FORMAT, "scanner": _scanner(), **kept})
 
     def _write(self, name: str, data: object) -> None:
         if not self.usable:
             return
+        raw = json.dumps(data).encode()
         with contextlib.suppress(OSError):
             os.makedirs(self.folder, exist_ok=True)
-            atomic.write_then_rename(self._path(name), json.dumps(data).encode(), suffix=".tmp")
+            atomic.write_then_rename(self._path(name), raw, suffix=".tmp")
+            self.bound.wrote(name, len(raw))
 
 
 def _scanner() -> str:

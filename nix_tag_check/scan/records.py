@@ -34,7 +34,12 @@ from nix_tag_check.scan.rules.context import Finding
 from nix_tag_check.yamltree import tree as yt
 
 FORMAT = 4
-MAX_BYTES = 64 << 20  # a file at most this big is read
+# A file at most this big is read (a record is about 250 bytes: some 250,000 manifests);
+# the oldest records are left out of a file that would be bigger.
+MAX_BYTES = 64 << 20
+# The folder holds one file per config; at most this many files and bytes, the oldest go.
+MAX_FILES = 64
+MAX_FOLDER_BYTES = 256 << 20
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
 # ["none"] | ["findings", [{field: value, ...}, ...]] | ["error", class, message, line, column]
@@ -118,11 +123,35 @@ class ScanCache:
             self.changed = True
         if not self.changed:
             return  # the file on disk says the same
-        parts = [_header(self.key), *itertools.chain.from_iterable(self.records.items())]
-        data = SEPARATOR.join(parts).encode("utf-8", "surrogatepass")  # any path, as it was
+        data = _encoded(self.key, self.records)
+        if len(data) > MAX_BYTES:
+            self.records = _newest(self.records, self.seen, MAX_BYTES - len(_header(self.key)))
+            data = _encoded(self.key, self.records)
+        folder = os.path.dirname(self.path)
         with contextlib.suppress(OSError):  # not saving only costs the next run its parsing
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             atomic.write_then_rename(self.path, data, prefix="scan-", suffix=".tmp")
+            state.Bounded(folder, MAX_FILES, MAX_FOLDER_BYTES).wrote(
+                os.path.basename(self.path), len(data))
+
+
+def _encoded(cache_key: str, records: dict[str, Record]) -> bytes:
+    parts = [_header(cache_key), *itertools.chain.from_iterable(records.items())]
+    return SEPARATOR.join(parts).encode("utf-8", "surrogatepass")  # any path, as it was
+
+
+def _newest(records: dict[str, Record], seen: set[str], room: int) -> dict[str, Record]:
+    """The records that fit in `room` bytes, the oldest left out first: those of files this
+    run did not see, then the others, each in the order they were first recorded."""
+    order = [real for real in records if real not in seen] + [r for r in records if r in seen]
+    cost = {real: len(f"{SEPARATOR}{real}{SEPARATOR}{records[real]}".encode(
+        "utf-8", "surrogatepass")) for real in order}
+    total, start = sum(cost.values()), 0
+    while total > room and start < len(order):
+        total -= cost[order[start]]
+        start += 1
+    kept = set(order[start:])
+    return {real: record for real, record in records.items() if real in kept}
 
 
 def _identity_text(st: os.stat_result) -> str:

@@ -1,5 +1,5 @@
-"""The tool's state folder: cache files read only as regular files of a bounded size, and
-the tool's identity that keys every cache."""
+"""The tool's state folder: cache files read only as regular files of a bounded size, folders
+kept within bounds (the oldest go first), and the tool's identity that keys every cache."""
 
 from __future__ import annotations
 
@@ -51,6 +51,90 @@ def test_a_huge_sparse_file_is_refused_without_reading_it(tmp_path: Path) -> Non
     with open(path, "wb") as handle:
         handle.truncate(1 << 40)  # a terabyte of nothing: reading it would never end
     assert state.read(str(path), 64 << 20) is None
+
+
+def _files(folder: Path, names: list[str], size: int = 1) -> None:
+    """Files named `names`, the first the oldest (an hour apart)."""
+    for age, name in enumerate(reversed(names), 1):
+        (folder / name).write_bytes(b"x" * size)
+        os.utime(folder / name, ns=(0, (10**6 - age * 3600) * 10**9))
+
+
+def _write(folder: Path, bound: state.Bounded, name: str, size: int = 1) -> None:
+    (folder / name).write_bytes(b"x" * size)
+    bound.wrote(name, size)
+
+
+def test_the_newest_files_are_kept_within_the_count(tmp_path: Path) -> None:
+    _files(tmp_path, ["a", "b", "c", "d"])
+    bound = state.Bounded(str(tmp_path), 3, 1 << 20)
+    _write(tmp_path, bound, "e")
+    assert sorted(os.listdir(tmp_path)) == ["c", "d", "e"]
+    _write(tmp_path, bound, "f")
+    assert sorted(os.listdir(tmp_path)) == ["d", "e", "f"]
+
+
+def test_the_newest_files_are_kept_within_the_bytes(tmp_path: Path) -> None:
+    _files(tmp_path, ["a", "b", "c"], size=40)
+    _write(tmp_path, state.Bounded(str(tmp_path), 100, 100), "d", size=30)
+    assert sorted(os.listdir(tmp_path)) == ["c", "d"]
+
+
+def test_a_file_over_the_bytes_by_itself_is_kept_alone(tmp_path: Path) -> None:
+    _files(tmp_path, ["a"])
+    _write(tmp_path, state.Bounded(str(tmp_path), 100, 10), "big", size=20)
+    assert os.listdir(tmp_path) == ["big"]
+
+
+def test_a_file_written_again_counts_once_and_is_the_newest(tmp_path: Path) -> None:
+    _files(tmp_path, ["a", "b", "c"])
+    bound = state.Bounded(str(tmp_path), 3, 1 << 20)
+    _write(tmp_path, bound, "a")
+    _write(tmp_path, bound, "a")
+    assert sorted(os.listdir(tmp_path)) == ["a", "b", "c"]
+    _write(tmp_path, bound, "d")
+    assert sorted(os.listdir(tmp_path)) == ["a", "c", "d"]
+
+
+def test_kept_names_and_folders_are_never_removed_nor_counted(tmp_path: Path) -> None:
+    _files(tmp_path, ["hashes.json", "a", "b"])
+    (tmp_path / "folder").mkdir()
+    os.utime(tmp_path / "folder", ns=(0, 0))
+    _write(tmp_path, state.Bounded(str(tmp_path), 2, 1 << 20, frozenset(["hashes.json"])), "c")
+    assert sorted(os.listdir(tmp_path)) == ["b", "c", "folder", "hashes.json"]
+
+
+def test_odd_entries_count_and_the_oldest_go(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("/dev/zero")
+    for name in ("fifo", "link"):
+        os.utime(tmp_path / name, ns=(0, 0), follow_symlinks=False)
+    _files(tmp_path, ["a"])
+    _write(tmp_path, state.Bounded(str(tmp_path), 2, 1 << 20), "b")
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+    assert os.path.exists("/dev/zero")
+
+
+def test_nothing_is_removed_through_a_folder_that_is_a_link(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    _files(tmp_path / "real", ["a", "b", "c"])
+    (tmp_path / "link").symlink_to("real")
+    state.Bounded(str(tmp_path / "link"), 1, 1 << 20).wrote("c", 1)
+    assert sorted(os.listdir(tmp_path / "real")) == ["a", "b", "c"]
+
+
+def test_the_folder_is_listed_once_however_many_files_a_run_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listings = []
+    real = state.Bounded._list
+    monkeypatch.setattr(state.Bounded, "_list",
+                        lambda self, fd: listings.append(fd) or real(self, fd))
+    bound = state.Bounded(str(tmp_path), 2, 1 << 20)
+    for name in "abcde":
+        _write(tmp_path, bound, name)
+    assert len(listings) == 1
+    assert sorted(os.listdir(tmp_path)) == ["d", "e"]
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """The scan cache's file: findings kept by field name, a key that names the parsers, and a
-file that is read only when it is a regular file of a bounded size."""
+file and a folder that stay within their bounds."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,53 @@ def test_the_key_names_the_tool(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scan_cache.key(["same"]) != before
 
 
+def _cache(path: Path, real: list[str]) -> scan_cache.ScanCache:
+    cache = scan_cache.ScanCache(str(path), "k")
+    for name in real:
+        cache.records[name] = f"- {'0' * 40} {json.dumps(scan_cache.NONE)}"
+        cache.seen.add(name)
+    cache.changed = True
+    return cache
+
+
+def test_a_file_over_its_bound_keeps_the_newest_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan_cache, "MAX_BYTES", 1000)
+    names = [f"/repo/deploy/m{i:03}.yaml" for i in range(100)]
+    _cache(tmp_path / "c.scan", names).save(keep_unseen=False)
+    assert (tmp_path / "c.scan").stat().st_size <= 1000
+    kept = list(scan_cache.ScanCache(str(tmp_path / "c.scan"), "k").records)
+    assert kept and kept == names[-len(kept):]
+
+
+def test_records_of_files_this_run_did_not_see_go_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan_cache, "MAX_BYTES", 1000)
+    cache = _cache(tmp_path / "c.scan", [f"/repo/old/m{i:03}.yaml" for i in range(5)])
+    cache.seen.clear()  # FILE arguments: the others are kept, as long as they fit
+    seen = [f"/repo/new/m{i:03}.yaml" for i in range(10)]
+    for name in seen:
+        cache.records[name] = cache.records["/repo/old/m000.yaml"]
+        cache.seen.add(name)
+    cache.save(keep_unseen=True)
+    kept = scan_cache.ScanCache(str(tmp_path / "c.scan"), "k").records
+    assert set(seen) <= set(kept)
+    assert "/repo/old/m000.yaml" not in kept
+
+
+def test_the_scan_folder_keeps_the_newest_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan_cache, "MAX_FILES", 3)
+    for i in range(5):
+        (tmp_path / f"old{i}.scan").write_text("x")
+        os.utime(tmp_path / f"old{i}.scan", ns=(0, i * 10**9))
+    _cache(tmp_path / "new.scan", ["/repo/a.yaml"]).save(keep_unseen=False)
+    assert sorted(os.listdir(tmp_path)) == ["new.scan", "old3.scan", "old4.scan"]
+
+
 @pytest.mark.parametrize("odd", ["link", "huge", "binary", "foreign"])
 def test_an_odd_cache_file_holds_no_records_and_is_written_anew(tmp_path: Path, odd: str) -> None:
     path = tmp_path / "c.scan"
@@ -142,9 +190,5 @@ def test_an_odd_cache_file_holds_no_records_and_is_written_anew(tmp_path: Path, 
     else:
         path.write_text("nix-tag-check scan cache 3 k\0/a\0rec")  # an older format
     assert scan_cache.ScanCache(str(path), "k").records == {}
-    cache = scan_cache.ScanCache(str(path), "k")
-    cache.records["/repo/a.yaml"] = f"- {'0' * 40} {json.dumps(scan_cache.NONE)}"
-    cache.seen.add("/repo/a.yaml")
-    cache.changed = True
-    cache.save(keep_unseen=False)
+    _cache(path, ["/repo/a.yaml"]).save(keep_unseen=False)
     assert list(scan_cache.ScanCache(str(path), "k").records) == ["/repo/a.yaml"]
