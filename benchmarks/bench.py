@@ -524,6 +524,47 @@ def hook_rows(repo: Path, repeat: int) -> list[str]:
     return out
 
 
+DIGEST = ("import time; from nix_tag_check import state; started = time.perf_counter(); "
+          "state.tool_identity(); print(time.perf_counter() - started)")
+
+
+def cache_rows(root: Path, work: int, repeat: int) -> list[str]:
+    """Section 8: what the caches' bounds and the tool's content key cost a run."""
+    from nix_tag_check.evaluate import store
+
+    full, few = (make_repo(root / name, 8, 10, work, 1) for name in ("bound-full", "bound-few"))
+    for repo in (full, few):
+        run([*TOOL], repo)
+    folder = full / ".git" / "nix-tag-check" / "eval"
+    for i in range(store.MAX_ENTRIES):  # the oldest entries of a folder at its bound
+        (folder / f"{i:040x}.json").write_bytes(b"x" * 750)
+        os.utime(folder / f"{i:040x}.json", (1, 1))
+    samples: dict[Path, list[float]] = {full: [], few: []}
+    for i in range(repeat):  # in turn, so a drift of the machine's speed hits both
+        for repo, times in samples.items():
+            with open(repo / "default.nix", "a") as handle:
+                handle.write(f"# edit {i}\n")  # a new state: evaluated, written, pruned
+            times.append(median_seconds(lambda r=repo: run([*TOOL], r), 1))
+    out = ["", "## 8. What the cache bounds and the tool's content key cost", "",
+           "N = 8 images, M = 10 manifests. An evaluating run (default.nix edited before each "
+           f"run) with {store.MAX_ENTRIES} entries already in the evaluation folder, its bound, "
+           "lists the folder once and removes the oldest entry; beside it the same run with a "
+           "folder of one entry. The digest row is the content hash of the tool's package "
+           "(state.tool_identity, once a process, in both caches' keys) timed in a fresh "
+           "process, against a cached run with nothing to do.", "",
+           "| row | base s | value | ratio | verdict |", "|---|---|---|---|---|",
+           row(f"evaluating run, folder at its bound ({store.MAX_ENTRIES}) / folder of one",
+               statistics.median(samples[few]), statistics.median(samples[full]), "s", None)]
+    small = make_repo(root / "digest", 8, 10, work, 1)
+    run([*TOOL, "--fix"], small)
+    run([*TOOL], small)
+    noop = median_seconds(lambda: run([*TOOL], small), 5 * repeat)
+    digest = statistics.median(
+        float(run([sys.executable, "-c", DIGEST], small).stdout) for _ in range(5 * repeat))
+    out.append(row("package digest / cached no-op run", noop, digest, "s", None))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
@@ -591,6 +632,7 @@ def main() -> int:
         out += stand_in_rows(root, work, repeat, 1000 if args.quick else 5000)
         out += scan_rows(root, work, repeat, manifest_counts[-1], 5_000 if args.quick else 50_000)
         out += registry_section(root, work, repeat)
+        out += cache_rows(root, work, repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))
