@@ -177,10 +177,12 @@ def _refused(chosen: Options) -> str | None:
 
 
 def _safe_stdio() -> None:
-    """Text from the OS (file names, Nix's messages) may not be UTF-8: never a crash."""
+    """Text from the OS (file names, Nix's messages) may not be UTF-8: never a crash. Each line
+    goes out when written, as stderr's do: a reader that left is met by the write that failed,
+    not by the flush at exit, and stdout and stderr sent to one log keep their order."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors="backslashreplace", line_buffering=True)
 
 
 def _closed_pipe() -> int:

@@ -24,8 +24,16 @@ def _tool(repo: Path, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
                             stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
 
 
+@pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "unbuffered"])
 @pytest.mark.parametrize("args", [[], ["--print-expected"], ["--format", "github"]])
-def test_reader_that_closed_the_pipe_stops_the_tool_quietly(repo: Path, args: list[str]) -> None:
+def test_reader_that_closed_the_pipe_stops_the_tool_quietly(
+    repo: Path, args: list[str], unbuffered: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A user's stdout is buffered; a CI machine may set PYTHONUNBUFFERED, which hid the flush
+    # at exit failing: say which stdout the tool gets.
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    if unbuffered:
+        monkeypatch.setenv("PYTHONUNBUFFERED", unbuffered)
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -0` does: every write fails with EPIPE
     process = _tool(repo, *args, stdout=write_end)
@@ -33,6 +41,19 @@ def test_reader_that_closed_the_pipe_stops_the_tool_quietly(repo: Path, args: li
     _, stderr = process.communicate()
     assert stderr == b""
     assert process.returncode == 128 + signal.SIGPIPE
+
+
+def test_findings_and_summary_sent_to_one_log_keep_their_order(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # a user's stdout is buffered
+    log = tmp_path / "log"
+    with log.open("wb") as both:
+        subprocess.run([sys.executable, "-m", "nix_tag_check"], cwd=repo, stdout=both,
+                       stderr=both, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = log.read_text().splitlines()
+    assert [": tag " in line or ": no tag" in line for line in lines] == [True] * 5 + [False]
+    assert lines[-1].startswith("5 stale reference(s) in ")
 
 
 def test_sigint_during_evaluation_stops_nix_and_exits_130_without_traceback(
