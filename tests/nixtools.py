@@ -1,9 +1,12 @@
-"""Ask real Nix directly, independently of nix-tag-check, what a tag must be."""
+"""Ask real Nix directly, independently of nix-tag-check, what a tag must be, and which Nix
+this is where its own messages differ between versions."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -40,3 +43,20 @@ def counting_nix(bin_dir: Path, log: Path) -> str:
 
 def starts(log: Path) -> list[str]:
     return log.read_text().split() if log.exists() else []
+
+
+@functools.cache
+def nix_version() -> tuple[int, int, int]:
+    """The Nix the tests run, from `nix-instantiate --version` ("... (Nix) 2.26.3"), asked once."""
+    out = subprocess.run(["nix-instantiate", "--version"], check=True, capture_output=True,
+                         text=True).stdout
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out)
+    assert found, f"no version in {out!r}"
+    return int(found[1]), int(found[2]), int(found[3] or 0)
+
+
+def traces_builtin_calls() -> bool:
+    """Whether --show-trace has a frame "while calling the 'throw' builtin" at the call, the
+    innermost frame: from Nix 2.14 (NixOS/nix#6204; in 2.13.0 too, reverted in 2.13.1). Before,
+    the innermost frame of `name = throw "...";` is the attribute's."""
+    return nix_version() >= (2, 14) or nix_version() == (2, 13, 0)
