@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,10 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     blocks = re.findall(r"```sh\n(.*?)\n```", readme, re.DOTALL)
     run_example, run_tests = blocks[0], blocks[1]
     assert "examples/hello" in run_example and "nix-bin" in run_example
-    ci = (ROOT / ".ci/run").read_text().splitlines()
-    assert run_tests in ci
+    told = subprocess.run([ROOT / ".ci/test-command"], check=True, capture_output=True, text=True)
+    assert told.stdout == f"{run_tests}\n"
+    ci = (ROOT / ".ci/run").read_text()
+    assert "command=$(.ci/test-command)" in ci  # each lane runs "$command"
 
 
 def test_hello_example_reports_its_stale_tag_and_fixes_it(
