@@ -8,6 +8,7 @@ keeps its exact character span so that a fix can replace those characters only.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -98,35 +99,52 @@ def _c_parser(body: str) -> Any | None:
     return CParser(body)
 
 
-def _pure_events(body: str) -> Iterator[Any]:
-    """Parser events from ruamel.yaml's pure-Python parser: YAML 1.2, as Kubernetes reads it.
+@functools.cache
+def _pure_classes() -> tuple[type, type]:
+    """The pure-Python scanner and parser, made once (a class statement costs more than
+    reading a small document), placing an empty value where libyaml places it.
 
-    libyaml predates YAML 1.2 in places (`{image: ghcr.io/acme/api:1}`: a colon inside a
-    plain scalar in flow context), so a document it refuses is read again here. An empty
-    value is placed where libyaml places it, just past the indicator before it, so that
-    a fix writes into the same spot whichever parser read the file.
+    ruamel.yaml places `k:`'s empty value at the end of the token after it, and one in
+    a flow collection just past the indicator before it; libyaml just past the `:` in
+    block context, at the token after it in flow context. The same spot whichever parser
+    read a document: a fix writes into the same place, and a document's positions do
+    not depend on whether another document of the file needed this parser.
     """
-    from ruamel.yaml import YAML
     from ruamel.yaml import events as ev
     from ruamel.yaml.parser import Parser
     from ruamel.yaml.scanner import Scanner
+    from ruamel.yaml.tokens import ValueToken
 
     class MarkingScanner(Scanner):
-        last_end: object = None
+        last: object = None  # the last token the parser took
 
         def get_token(self) -> object:
             token = super().get_token()
             if token is not None:
-                self.last_end = token.end_mark
+                self.last = token
             return token
 
     class LibyamlMarksParser(Parser):
-        def process_empty_scalar(self, mark: object, comment: object = None) -> ev.ScalarEvent:
-            last = self.scanner.last_end
-            return ev.ScalarEvent(None, None, (True, False), "", last or mark, last or mark)
+        def process_empty_scalar(self, mark: Any, comment: object = None) -> ev.ScalarEvent:
+            if "flow" in self.state.__name__:  # the state the caller goes on to
+                mark = self.scanner.peek_token().start_mark
+            elif isinstance(self.scanner.last, ValueToken):
+                mark = self.scanner.last.end_mark
+            return ev.ScalarEvent(None, None, (True, False), "", mark, mark)
+
+    return MarkingScanner, LibyamlMarksParser
+
+
+def _pure_events(body: str) -> Iterator[Any]:
+    """Parser events from ruamel.yaml's pure-Python parser: YAML 1.2, as Kubernetes reads it.
+
+    libyaml predates YAML 1.2 in places (`{image: ghcr.io/acme/api:1}`: a colon inside a
+    plain scalar in flow context), so a document it refuses is read again here.
+    """
+    from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe", pure=True)
-    yaml.Scanner, yaml.Parser = MarkingScanner, LibyamlMarksParser
+    yaml.Scanner, yaml.Parser = _pure_classes()
     yield from yaml.parse(body)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
+from ruamel.yaml.error import YAMLError
 
 from nix_tag_check.yamltree import tree as yt
 
@@ -33,6 +35,44 @@ def test_empty_value_is_placed_just_past_its_colon_by_either_parser(
 ) -> None:
     empty = [start for value, start, _, _ in _scalars(text) if value == ""]
     assert [text[at - 2 : at] for at in empty] == before
+
+
+def _libyaml_refuses(text: str) -> bool:
+    parser = CParser(text)
+    try:
+        while parser.get_event() is not None:
+            pass
+    except YAMLError:
+        return True
+    finally:
+        parser.dispose()
+    return False
+
+
+@pytest.mark.parametrize(("document", "refused"), [
+    ("k:\n", "zz: {f: g:h}\n"),
+    ("k:   # note\nj: 1\n", "zz: {f: g:h}\n"),
+    ("? a\n? b\nc:\n", "zz: {f: g:h}\n"),
+    ("? &d\n? x\n", "zz: {f: g:h}\n"),
+    ("a: &x\nb: !!str\n", "zz: {f: g:h}\n"),
+    ("x: {a: }\n", "zz: {f: g:h}\n"),
+    ("x: {a:\n  }\n", "zz: {f: g:h}\n"),
+    ("x: {a: , b: 1}\n", "zz: {f: g:h}\n"),
+    ("x: {? }\n", "zz: {f: g:h}\n"),
+    ("x: {? a}\n", "zz: {f: g:h}\n"),
+    ("x: [a: ]\n", "zz: {f: g:h}\n"),
+    ("x: [a: , b]\n", "zz: {f: g:h}\n"),
+    ("x: { &x : &y }\n", "zz: {f: g:h}\n"),
+    ("- \n- \n-\n", "- {f: g:h}\n"),
+    ("---\n...\n", "{f: g:h}\n"),
+    ("--- # empty\n...\n", "{f: g:h}\n"),
+])
+def test_an_empty_value_stands_where_libyaml_puts_it_whichever_parser_reads_it(
+    document: str, refused: str
+) -> None:
+    assert _libyaml_refuses(document + refused) and not _libyaml_refuses(document)
+    libyaml = _scalars(document)
+    assert _scalars(document + refused)[: len(libyaml)] == libyaml
 
 
 def test_same_positions_as_libyaml_where_both_read() -> None:
