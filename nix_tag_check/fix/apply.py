@@ -34,9 +34,10 @@ def fix_scanned(text: str, roots: list[yt.Node], findings: list[Finding]) -> str
     The fixed text must parse to the original with exactly the edits' meanings applied
     (each stale value set to its expected tag, each added or removed key); else PatchError,
     and nothing is to be written. That proof is at most one parse added to a check (none
-    when local_proof proves the edits from the text around them): the fixed tree is not
-    scanned again (the property tests show a fixed text has no stale reference, and the
-    next check says so too).
+    when local_proof proves the edits from the text around them, one of the few pieces
+    that hold the others when they are few): the fixed tree is not scanned again (the
+    property tests show a fixed text has no stale reference, and the next check says so
+    too).
     """
     edits = [edit for finding in findings if finding.stale for edit in finding.edits]
     fixed = patch.apply_edits(text, edits)

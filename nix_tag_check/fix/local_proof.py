@@ -36,19 +36,32 @@ def proves(text: str, patched: str, edits: Sequence[Edit], roots: list[yt.Node])
     """Whether `patched` is `text` with the edits, and each edit provably sets one scalar of
     `roots` (the tree of `text`) to the value it means and changes nothing else a parse
     would read."""
+    return unproven(text, patched, edits, roots) == []
+
+
+def unproven(
+    text: str, patched: str, edits: Sequence[Edit], roots: list[yt.Node]
+) -> list[Edit] | None:
+    """The edits that proves() cannot prove, each on its own: the others change their one
+    value only, whatever the unproven ones do elsewhere. None when `patched` is not `text`
+    with the edits, or two edits set one value: then none of them is proven here."""
     if not _spliced(text, patched, edits):
-        return False
+        return None
+    left: list[Edit] = []
     wanted: dict[int, Edit] = {}
     for edit in edits:
         meaning = edit.meanings[0]
-        if len(edit.meanings) != 1 or not isinstance(meaning, SetValue) or (
-                meaning.node in wanted):
-            return False
-        wanted[meaning.node] = edit
+        if len(edit.meanings) != 1 or not isinstance(meaning, SetValue):
+            left.append(edit)
+        elif meaning.node in wanted:
+            return None
+        else:
+            wanted[meaning.node] = edit
     found = _scalars_at(roots, wanted.keys())
-    if found is None or len(found) != len(wanted):
-        return False
-    return all(_in_place(text, found[at], edit) for at, edit in wanted.items())
+    if found is None:
+        return None
+    return left + [edit for at, edit in wanted.items()
+                   if at not in found or not _in_place(text, found[at], edit)]
 
 
 def _spliced(text: str, patched: str, edits: Sequence[Edit]) -> bool:

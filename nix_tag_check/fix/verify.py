@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import Any
 
 from nix_tag_check.errors import PatchError, YamlSyntaxError
 from nix_tag_check.fix import local_proof
-from nix_tag_check.scan.edits import Edit, Intent, intent
+from nix_tag_check.scan.edits import (
+    AddKey,
+    Edit,
+    Intent,
+    Meaning,
+    RemoveKey,
+    SetValue,
+    intent,
+)
 from nix_tag_check.yamltree import tree as yt
 
 
@@ -94,11 +103,14 @@ def verify(
     """Raise PatchError unless `patched` parses to `original` with only the edits' meanings.
 
     `before` is the original's tree when the caller has it. With it, edits that
-    local_proof proves from the text around them need no parse of `patched`.
+    local_proof proves from the text around them need no parse of `patched`, and the
+    others need a parse of the pieces of text they are in only (see by_piece).
     """
     edits = list(edits)
-    if before is not None and local_proof.proves(original, patched, edits, before):
-        return
+    if before is not None:
+        unproven = local_proof.unproven(original, patched, edits, before)
+        if unproven == [] or (unproven and by_piece(original, patched, edits, unproven)):
+            return
     meant = intent(edits)
     try:
         after = yt.parse(patched)
@@ -108,3 +120,63 @@ def verify(
         before = yt.parse(original)
     if not _same(before, after, meant):
         raise PatchError("the fixed text differs from the original in more than its tags")
+
+
+def by_piece(original: str, patched: str, edits: list[Edit], unproven: list[Edit]) -> bool:
+    """Whether the pieces of `original` that hold the `unproven` edits (yt.cuts: a piece
+    reads alone as in the whole) parse, fixed, to their tree with the edits' meanings.
+
+    `patched` must be `original` with `edits`. The proof holds for the whole text when
+    `patched` is cut at the same places, moved by the edits, and no edit crosses a cut:
+    the other pieces read as before, but for what local_proof proved. False, for the
+    full proof to decide, when it does not or when the pieces are most of the text.
+    """
+    bounds = [*yt.cuts(original), len(original)]
+    edits = sorted(edits)
+    moved = _moved_bounds(bounds, edits)
+    if moved is None or [*yt.cuts(patched), len(patched)] != moved:
+        return False
+    pieces = sorted({bisect.bisect_right(bounds, edit.start) - 1 for edit in unproven}
+                    | {bisect.bisect_left(bounds, edit.end) - 1 for edit in unproven})
+    pieces = [piece for piece in pieces if 0 <= piece < len(bounds) - 1]
+    if 2 * sum(bounds[piece + 1] - bounds[piece] for piece in pieces) > len(original):
+        return False
+    starts = [edit.start for edit in edits]
+    for piece in pieces:
+        start, end = bounds[piece], bounds[piece + 1]
+        inside = edits[bisect.bisect_left(starts, start) : bisect.bisect_right(starts, end)]
+        if not _piece_is_same(original[start:end], patched[moved[piece] : moved[piece + 1]],
+                              start, inside):
+            return False
+    return True
+
+
+def _moved_bounds(bounds: list[int], edits: list[Edit]) -> list[int] | None:
+    """Where each bound stands once the (sorted) edits are made; None if one crosses it."""
+    moved, growth, at = [], 0, 0
+    for bound in bounds:
+        while at < len(edits) and edits[at].end <= bound:
+            growth += len(edits[at].text) - (edits[at].end - edits[at].start)
+            at += 1
+        if at < len(edits) and edits[at].start < bound:
+            return None
+        moved.append(bound + growth)
+    return moved
+
+
+def _piece_is_same(original: str, patched: str, start: int, edits: list[Edit]) -> bool:
+    """The full proof of one piece that starts `start` characters into the text."""
+    meant = intent(Edit(e.start - start, e.end - start, e.text,
+                        tuple(_moved_meaning(m, start) for m in e.meanings)) for e in edits)
+    try:
+        return _same(yt.parse(original), yt.parse(patched), meant)
+    except YamlSyntaxError:
+        return False
+
+
+def _moved_meaning(meaning: Meaning, by: int) -> Meaning:
+    if isinstance(meaning, SetValue):
+        return SetValue(meaning.node - by, meaning.value)
+    if isinstance(meaning, AddKey):
+        return AddKey(meaning.mapping - by, meaning.key, meaning.value)
+    return RemoveKey(meaning.mapping - by, meaning.key)

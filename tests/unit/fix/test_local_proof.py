@@ -212,3 +212,11 @@ def test_a_fixed_text_other_than_the_edits_splice_is_not_proven(
     edit, _ = edit_of(source, ":v1", ":v2")
     fixed = change(patch.apply_edits(source, [edit]))
     assert not local_proof.proves(source, fixed, [edit], yt.parse(source))
+
+
+def test_each_edit_is_proven_on_its_own_and_the_others_are_named() -> None:
+    source = "a: api:v1\nb: {image: api:v1}\nc: api:v1  # c\n"
+    edits = [edit_of(source, ":v1", ":v2", nth)[0] for nth in range(3)]
+    fixed = patch.apply_edits(source, edits)
+    assert local_proof.unproven(source, fixed, edits, yt.parse(source)) == [edits[1]]
+    assert local_proof.unproven(source, fixed + "x", edits, yt.parse(source)) is None
