@@ -168,6 +168,54 @@ def test_discovery_that_finds_only_pulled_images_says_it_left_them_out(
            "built here); set that" in error
 
 
+# 3. An image named after the builder's `name`, pushed as another repository.
+
+def test_a_discovered_image_nothing_references_names_the_nix_hashed_repositories_and_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _repository(tmp_path / "repo", 'b.dockerTools.buildImage { name = "hello-world"; }', {
+        "chart/values.yaml": f"image: docker.io/lewo/poc-tekton:{HASH}\n",
+        "deploy/redis.yaml": "image: redis:7.2\n",
+    })
+    monkeypatch.chdir(root)
+    assert main([]) == 2
+    assert _errors(capsys) == [
+        "error: hello-world: no checked file references this image (2 file(s) checked: every "
+        "Git-tracked *.yaml, *.yml, *.json file); discovered in default.nix; list the images "
+        f"to check in {CONFIG} (with `required: false` for one deployed elsewhere); the "
+        "checked files reference docker.io/lewo/poc-tekton (chart/values.yaml:1) with a tag "
+        "shaped like a Nix hash: if the pipeline pushes this image as "
+        f"docker.io/lewo/poc-tekton, check it with this {CONFIG}: "
+        "`images: [{name: docker.io/lewo/poc-tekton, nix: default.nix}]`"
+    ]
+    (root / CONFIG).write_text("images: [{name: docker.io/lewo/poc-tekton, nix: default.nix}]\n")
+    git(root, "add", CONFIG)
+    assert main(["--fix"]) == 1  # the snippet is a config that checks the image
+    assert main([]) == 0
+
+
+@pytest.mark.parametrize(("files", "named"), [
+    ({"values.yaml": f"image:\n  repository: ghcr.io/acme/api\n  tag: \"{HASH}\"\n"},
+     "ghcr.io/acme/api (values.yaml:3)"),
+    ({"a.yaml": f"image: ghcr.io/acme/api:{HASH}\n",
+      "b.yaml": f"- --image=acme/web:{HASH}\n- --image=acme/web:{HASH}\n"},
+     "acme/web (b.yaml:1, 2 places), ghcr.io/acme/api (a.yaml:1)"),
+])
+def test_the_nix_hashed_repositories_are_found_in_every_shape_and_ranked_by_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    files: dict[str, str], named: str,
+) -> None:
+    image = '{ image = b.nix2container.buildImage { name = "api"; }; }'
+    root = _repository(tmp_path / "repo", image, files)
+    monkeypatch.chdir(root)
+    assert main([]) == 2
+    [error] = _errors(capsys)
+    first = named.split(" ", 1)[0]
+    assert (f"the checked files reference {named} with a tag shaped like a Nix hash: if the "
+            f"pipeline pushes this image as {first}, check it with this {CONFIG}: "
+            f"`images: [{{name: {first}, nix: default.nix, attr: image}}]`") in error
+
+
 # 4. `tag: outPath` on an image pushed under another tag.
 
 @pytest.mark.parametrize(("builder", "warned"), [
