@@ -7,7 +7,8 @@ the tool) signals Nix's group and every process holding the token, and returns o
 all of them are gone: SIGTERM first, SIGKILL after a grace. Signalling Nix's group and
 waiting for Nix alone is not enough: Nix exits as soon as its git child does, while a
 grandchild that outlives SIGTERM, or one that left the group (`setsid`, an ssh master),
-keeps a connection to a server that never answers open forever.
+keeps a connection to a server that never answers open forever. While stopping, the tool
+is the child subreaper of what it kills, so that no zombie is left in Nix's group either.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 Output = tuple[int | None, str, str]  # return code (None: timed out or stopped), stdout, stderr
@@ -66,13 +67,60 @@ def _token_holders(needle: bytes) -> list[int]:
     return found
 
 
-@dataclass(frozen=True)
+def _stat(pid: str) -> tuple[str, int, int] | None:
+    """(state, parent, session) of a process, from /proc; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return fields[0].decode(), int(fields[1]), int(fields[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _Adoption:
+    """While a stop is under way, this process is Linux's child subreaper: what the kills
+    orphan is reparented here, not to PID 1 (which, in a container, may leave it a zombie
+    in Nix's process group for long), and is reaped here."""
+
+    def __init__(self) -> None:
+        self.previous: int | None = None  # None: not adopting
+
+    def start(self) -> None:
+        if self.previous is None:
+            self.previous = _subreaper(None)
+            if self.previous == 0:
+                _subreaper(1)
+
+    def end(self) -> None:
+        if self.previous == 0:
+            _subreaper(0)
+        self.previous = None
+
+
+def _subreaper(value: int | None) -> int | None:
+    """Set PR_SET_CHILD_SUBREAPER to `value`, or (None) read it; None where unknown."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    import ctypes  # Linux only, and only when a stop is under way
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    if value is not None:
+        return 0 if prctl(36, value, 0, 0, 0) == 0 else None  # PR_SET_CHILD_SUBREAPER
+    current = ctypes.c_int()
+    return current.value if prctl(37, ctypes.byref(current), 0, 0, 0) == 0 else None
+
+
+@dataclass
 class _Started:
     """A Nix process, and the token its descendants inherit (one each: leftovers of one
     Nix process are stopped while the others run on)."""
 
     process: subprocess.Popen[str]
     needle: bytes  # `NAME=token`, as /proc/PID/environ holds it
+    seen: set[int] = field(default_factory=set)  # its descendants seen while stopping
 
     def signal(self, signum: int) -> None:
         # Only while Nix is not reaped is its group id surely still its group's.
@@ -80,29 +128,32 @@ class _Started:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signum)
         for pid in _token_holders(self.needle):
+            self.seen.add(pid)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signum)
 
     def gone(self) -> bool:
         return self.process.poll() is not None and not _token_holders(self.needle)
 
+    def reap(self) -> None:
+        """Reap its descendants that became this process's children (see _Adoption), never
+        Nix itself (its Popen does)."""
+        me = os.getpid()
+        for pid in self.seen | _session_members(self.process.pid):
+            stat = _stat(str(pid))
+            if pid != self.process.pid and stat is not None and stat[0] == "Z" \
+                    and stat[1] == me:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
 
-def _stop(started: Sequence[_Started]) -> None:
-    """SIGTERM to every process of theirs, the grace, then SIGKILL for what is left."""
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        for each in started:
-            each.signal(signum)
-        if _gone_within(started, _GRACE_SECONDS):
-            return
 
-
-def _gone_within(started: Sequence[_Started], seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while not all(each.gone() for each in started):
-        if time.monotonic() >= end:
-            return False
-        time.sleep(_POLL_SECONDS)
-    return True
+def _session_members(session: int) -> set[int]:
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return set()
+    return {int(name) for name in names
+            if name.isdigit() and (_stat(name) or ("", 0, 0))[2] == session}
 
 
 class _Runner:
@@ -112,6 +163,7 @@ class _Runner:
         self.lock = threading.Lock()
         self.started: list[_Started] = []
         self.stopped = False
+        self.adoption = _Adoption()
 
     def one(self, command: Sequence[str], env: Mapping[str, str] | None) -> Output:
         token = secrets.token_hex(16)
@@ -148,14 +200,24 @@ class _Runner:
                 if left <= _CHECK_SECONDS:
                     return None
                 if started.process.poll() is not None:
-                    _stop([started])
+                    self._stop([started])
 
     def stop(self) -> None:
         """Stop the run: no process of ours is left."""
         with self.lock:
             self.stopped = True
             started = list(self.started)
-        _stop(started)
+        self._stop(started)
+
+    def _stop(self, started: Sequence[_Started]) -> None:
+        """SIGTERM to every process of theirs, the grace, then SIGKILL for what is left."""
+        with self.lock:
+            self.adoption.start()
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            for each in started:
+                each.signal(signum)
+            if _gone_within(started, _GRACE_SECONDS):
+                return
 
     def finish(self) -> None:
         """After a run: stop it unless every Nix process exited 0 (then nothing is left)."""
@@ -163,6 +225,24 @@ class _Runner:
             clean = not self.stopped and all(s.process.returncode == 0 for s in self.started)
         if not clean:
             self.stop()
+
+    def release(self) -> None:
+        """Once no worker can stop anything any more: this process is no subreaper."""
+        with self.lock:
+            self.adoption.end()
+
+
+def _gone_within(started: Sequence[_Started], seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while True:
+        gone = all(each.gone() for each in started)
+        for each in started:
+            each.reap()
+        if gone:
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(_POLL_SECONDS)
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
@@ -234,3 +314,4 @@ def run_all(commands: Sequence[Sequence[str]], cwd: str, timeout: float,
             with _signals_deferred():
                 runner.finish()
                 pool.shutdown(wait=True, cancel_futures=True)
+                runner.release()

@@ -161,10 +161,10 @@ def _fetching_repo(root: Path, url: str) -> Path:
     return root
 
 
-def _marked(mark: str) -> list[str]:
+def _marked(mark: str) -> dict[int, str]:
     """The command lines of running processes whose environment holds NIX_TEST_MARK=mark."""
     needle = f"NIX_TEST_MARK={mark}".encode()
-    found = []
+    found = {}
     for name in filter(str.isdigit, os.listdir("/proc")):
         try:
             environ = Path(f"/proc/{name}/environ").read_bytes()
@@ -172,7 +172,7 @@ def _marked(mark: str) -> list[str]:
         except OSError:
             continue
         if needle in environ.split(b"\0"):
-            found.append(command.replace(b"\0", b" ").decode(errors="replace").strip())
+            found[int(name)] = command.replace(b"\0", b" ").decode(errors="replace").strip()
     return found
 
 
@@ -190,16 +190,29 @@ def _start(root: Path, mark: str, *options: str, home: Path | None = None,
 
 
 def _wait_for_the_fetch(tool: subprocess.Popen[str], mark: str, program: str,
-                        server: SilentServer) -> None:
+                        server: SilentServer) -> int:
     """Until `program` (a command's first or second word), started by Nix's fetch, runs and
-    the server has its connection (a bound, not a timing assertion)."""
+    the server has its connection (a bound, not a timing assertion); Nix's session id."""
     for _ in range(1200):
+        marked = _marked(mark)
         if server.held and any(program in command.split(" ", 2)[:2]
-                               for command in _marked(mark)):
-            return
+                               for command in marked.values()):
+            [nix] = [pid for pid, command in marked.items() if "nix-instantiate" in command]
+            return nix  # a session's id is its leader's process id
         assert tool.poll() is None, tool.communicate()
         time.sleep(0.05)
     raise AssertionError(f"{program} never connected: {_marked(mark)}")
+
+
+def _in_session(session: int) -> list[str]:
+    """Every process of the session, zombies too (what a check by session or group sees)."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session:
+                found.append(f"{name} {fields[0]}")
+    return found
 
 
 def _ssh_home(tmp_path: Path, port: int, how: tuple[str, str]) -> Path:
@@ -221,11 +234,12 @@ def test_a_signal_during_a_fetch_that_never_answers_stops_every_process_nix_star
     root = _fetching_repo(tmp_path / "repo", f"http://127.0.0.1:{silent_server.port}/x.git")
     mark = uuid.uuid4().hex
     tool = _start(root, mark)
-    _wait_for_the_fetch(tool, mark, "/usr/lib/git-core/git-remote-http", silent_server)
+    session = _wait_for_the_fetch(tool, mark, "/usr/lib/git-core/git-remote-http", silent_server)
     tool.send_signal(signum)
     _, err = tool.communicate()
     assert (tool.returncode, err) == (128 + signum, "interrupted\n")
-    assert _marked(mark) == []
+    assert _marked(mark) == {}
+    assert _in_session(session) == []
 
 
 def test_timeout_during_a_fetch_that_never_answers_stops_every_process_nix_started(
@@ -234,11 +248,12 @@ def test_timeout_during_a_fetch_that_never_answers_stops_every_process_nix_start
     root = _fetching_repo(tmp_path / "repo", f"git://127.0.0.1:{silent_server.port}/x.git")
     mark = uuid.uuid4().hex
     tool = _start(root, mark, "--timeout", "5")
-    _wait_for_the_fetch(tool, mark, "git", silent_server)
+    session = _wait_for_the_fetch(tool, mark, "git", silent_server)
     _, err = tool.communicate()
     assert tool.returncode == 2
     assert "evaluation took longer than 5s (--timeout)" in err
-    assert _marked(mark) == []
+    assert _marked(mark) == {}
+    assert _in_session(session) == []
 
 
 def test_a_fetch_helper_that_left_nix_process_group_is_stopped_too(
@@ -248,10 +263,11 @@ def test_a_fetch_helper_that_left_nix_process_group_is_stopped_too(
     root = _fetching_repo(tmp_path / "repo", "ssh://git@127.0.0.1/x.git")
     mark = uuid.uuid4().hex
     tool = _start(root, mark, home=home)
-    _wait_for_the_fetch(tool, mark, str(home / "ssh-standin"), silent_server)
+    session = _wait_for_the_fetch(tool, mark, str(home / "ssh-standin"), silent_server)
     tool.send_signal(signal.SIGTERM)
     assert tool.wait() == 128 + signal.SIGTERM
-    assert _marked(mark) == []
+    assert _marked(mark) == {}
+    assert _in_session(session) == []
 
 
 def test_a_fetch_helper_that_outlives_sigterm_is_killed_after_the_grace_on_timeout(
@@ -261,9 +277,10 @@ def test_a_fetch_helper_that_outlives_sigterm_is_killed_after_the_grace_on_timeo
     root = _fetching_repo(tmp_path / "repo", "ssh://git@127.0.0.1/x.git")
     mark = uuid.uuid4().hex
     tool = _start(root, mark, "--timeout", "5", home=home)
-    _wait_for_the_fetch(tool, mark, str(home / "ssh-standin"), silent_server)
+    session = _wait_for_the_fetch(tool, mark, str(home / "ssh-standin"), silent_server)
     assert tool.wait() == 2
-    assert _marked(mark) == []
+    assert _marked(mark) == {}
+    assert _in_session(session) == []
 
 
 def test_a_second_signal_while_stopping_does_not_cut_the_stop_short(
@@ -273,13 +290,14 @@ def test_a_second_signal_while_stopping_does_not_cut_the_stop_short(
     root = _fetching_repo(tmp_path / "repo", "ssh://git@127.0.0.1/x.git")
     mark = uuid.uuid4().hex
     tool = _start(root, mark, home=home)
-    _wait_for_the_fetch(tool, mark, str(home / "ssh-standin"), silent_server)
+    session = _wait_for_the_fetch(tool, mark, str(home / "ssh-standin"), silent_server)
     tool.send_signal(signal.SIGINT)
     for _ in range(600):  # until git, which does not set SIGTERM aside, is gone
-        if not any(command.startswith("git ") for command in _marked(mark)):
+        if not any(command.startswith("git ") for command in _marked(mark).values()):
             break
         time.sleep(0.01)
     tool.send_signal(signal.SIGTERM)  # within the grace: the stand-in still waits
     _, err = tool.communicate()
     assert (tool.returncode, err) == (128 + signal.SIGTERM, "interrupted\n")
-    assert _marked(mark) == []
+    assert _marked(mark) == {}
+    assert _in_session(session) == []
