@@ -161,7 +161,8 @@ def _check(
         for line in inventory.image_lines(prepared.evaluated, scanned):
             out.info(line)
     if not options.files:
-        gaps = completeness.unreferenced(config, prepared.evaluated, referenced, len(paths_))
+        gaps = completeness.unreferenced(config, prepared.evaluated, referenced, len(paths_),
+                                         [real for _, real in paths_ if real is not None])
         result += RunResult(errors=_report_gaps(gaps, out))
     if out.mode.registry and not result.errors:
         result += _registry_check(options, config, places, out)

@@ -53,7 +53,14 @@ let
   describe = tag: v:
     { path = v.outPath; }  # not "outPath": toJSON would print the set as that string
     // (if tag != "outPath" && v ? imageTag then { imageTag = v.imageTag; } else { })
+    // (if tag == "outPath" then pushedTag v else { })
     // (if v ? imageName then { imageName = v.imageName; } else { });
+
+  # `tag: outPath` on an image tagged otherwise (buildLayeredImage: another hash): the
+  # tag it is pushed under, for a warning; nothing when it cannot be known.
+  pushedTag = v:
+    let t = builtins.tryEval (v.imageTag or null);
+    in if t.success && builtins.isString t.value then { otherTag = t.value; } else { };
 
   evalImage = image:
     builtins.trace "nix-tag-check-image: ${image.name}" (
@@ -64,27 +71,55 @@ let
       else describe image.tag found.value);
 
   # Discovery: derivations with an imageName, at the top or one level into sets that
-  # ask for it (recurseForDerivations), as nix-env does.
-  discoverIn = prefix: set:
-    builtins.concatLists (map
-      (name:
-        let
-          v = set.${name};
-          ok = builtins.tryEval (isDerivation v && v ? imageName);
-          nested = builtins.tryEval (builtins.isAttrs v && !(isDerivation v) && (v.recurseForDerivations or false));
-        in
-        if ok.success && ok.value then [ ({ attr = prefix ++ [ name ]; } // describe "auto" v) ]
-        else if prefix == [ ] && nested.success && nested.value then discoverIn [ name ] v
-        else [ ])
-      (builtins.attrNames set));
+  # ask for it (recurseForDerivations), as nix-env does. A pulled image (a fixed-output
+  # derivation: dockerTools.pullImage) is fetched, not built from the repository: listed
+  # as such, never evaluated further. An attribute that cannot be evaluated may be an
+  # image, so discovery cannot be complete: its first failure is forced after a trace
+  # naming them all, and Nix's own error is the answer (an error is never cached).
+  isImage = v: isDerivation v && v ? imageName;
+  asksForRecursion = v: builtins.isAttrs v && !(isDerivation v) && (v.recurseForDerivations or false);
+  nothing = { found = [ ]; failed = [ ]; };
 
-  discovered =
+  entry = path: v:
+    if (v.outputHash or null) != null then { attr = path; imageName = v.imageName; pulled = true; }
+    else { attr = path; } // describe "auto" v;
+
+  examine = path: v:
+    let
+      image = builtins.tryEval (isImage v);
+      nested = builtins.tryEval (asksForRecursion v);
+      failed = { found = [ ]; failed = [ { inherit path; value = v; } ]; };
+    in
+    if !image.success then failed
+    else if image.value then { found = [ (entry path v) ]; failed = [ ]; }
+    else if builtins.length path > 1 then nothing
+    else if !nested.success then failed
+    else if nested.value then discoverIn path v
+    else nothing;
+
+  discoverIn = prefix: set:
+    let each = map (name: examine (prefix ++ [ name ]) set.${name}) (builtins.attrNames set);
+    in {
+      found = builtins.concatLists (map (r: r.found) each);
+      failed = builtins.concatLists (map (r: r.failed) each);
+    };
+
+  examined =
     let
       root = if isFlake then (top.packages or { }).${req.system} or { } else top;
     in
-    if isDerivation root then (if root ? imageName then [ ({ attr = [ ]; } // describe "auto" root) ] else [ ])
+    if isDerivation root then (if root ? imageName then { found = [ (entry [ ] root) ]; failed = [ ]; } else nothing)
     else if builtins.isAttrs root then discoverIn [ ] root
-    else [ ];
+    else nothing;
+
+  discovered =
+    if examined.failed == [ ] then examined.found
+    else
+      let first = builtins.head examined.failed;
+      in builtins.trace "nix-tag-check-discovery-failed: ${builtins.toJSON (map (f: f.path) examined.failed)}"
+        (builtins.seq (isImage first.value) (builtins.seq (asksForRecursion first.value)
+          # Forcing it again failed once, inside tryEval: unreachable, unless Nix changes.
+          [ { error = "attribute '${builtins.concatStringsSep "." first.path}' could not be evaluated"; } ]));
 in
 {
   result = if req.discover or false then discovered else map evalImage req.images;

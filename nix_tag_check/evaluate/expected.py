@@ -190,7 +190,8 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
         fresh = nix_eval.run(jobs, config.root, timeout)
         for i, evaluated in zip(missed, fresh, strict=True):
             results[i] = evaluated
-            info(f"evaluation: {_shown(plans[i], config)}: {len(evaluated)} image(s) evaluated "
+            images = sum(not item.pulled for item in evaluated)
+            info(f"evaluation: {_shown(plans[i], config)}: {images} image(s) evaluated "
                  f"with Nix {_describe(plans[i], copy)}"
                  + (f"; {plans[i].why}" if plans[i].why else ""))
     if store is not None:
@@ -200,7 +201,7 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     for i, plan in enumerate(plans):
         if i not in missed:
             info(f"evaluation: {_shown(plan, config)}: cached (no input changed)")
-    return nix_eval.ordered(config, [p.group for p in plans], [r or [] for r in results])
+    return nix_eval.ordered(config, [p.group for p in plans], [r or [] for r in results], info)
 
 
 def _shown(plan: Plan, config: Config) -> str:

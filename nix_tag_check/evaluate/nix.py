@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,14 @@ NIX_INSTALL_HINT = (
     "install Nix (Debian/Ubuntu: apt-get install nix-bin; elsewhere: https://nixos.org/download)"
 )
 _TRACE = "trace: nix-tag-check-image: "
+_DISCOVERY_TRACE = "trace: nix-tag-check-discovery-failed: "
+_SEARCH_PATH_RE = re.compile(r"file '([^']+)' was not found in the Nix search path")
+_DAEMON_DENIED_RE = re.compile(r"getting status of '?/\S*daemon-socket/socket'?: Permission denied")
+# Not root, and no daemon to go through: Nix 2.8 then tries the store itself (and cannot
+# set up /nix/var/nix); later versions say they cannot connect.
+_DAEMON_DOWN_RE = re.compile(
+    r"cannot connect to (?:daemon|socket) at '?/\S*daemon-socket/socket'?"
+    r"|'?/nix/var/nix/\S*'?[^\n]*: (?:Operation not permitted|Permission denied)")
 _LOCATION_RE = re.compile(r"^\s*at (/[^:\n]+):(\d+):(\d+):", re.MULTILINE)
 _IFD_RE = re.compile(
     r"path '(/nix/store/[^']+\.drv)' is not valid|cannot build '(/nix/store/[^']+\.drv)"
@@ -39,13 +47,16 @@ class Evaluated:
     spec: ImageSpec
     tag: str
     out_path: str
+    image_tag: str | None = None  # the image's imageTag, where the expected tag is another
+    pulled: bool = False  # discovered, but fetched from a registry: left out of the check
 
     def to_json(self) -> dict[str, object]:
         spec = self.spec
         return {"name": spec.name, "tag": self.tag, "out_path": self.out_path,
                 "tag_source": spec.tag, "system": spec.system, "attr": list(spec.attr),
                 "source": spec.source, "nix": spec.nix, "flake": spec.flake,
-                "args": [list(a) for a in spec.args]}
+                "args": [list(a) for a in spec.args], "image_tag": self.image_tag,
+                "pulled": self.pulled}
 
     @classmethod
     def from_json(cls, data: object) -> Evaluated:
@@ -61,13 +72,24 @@ class Evaluated:
                          _text(data, "system"), _strings(data.get("attr")),
                          _text(data, "source"), _optional(data, "nix"), _optional(data, "flake"),
                          tuple((key, value) for key, value in pairs))
-        return cls(spec, _text(data, "tag"), _text(data, "out_path"))
+        pulled = data.get("pulled")
+        if not isinstance(pulled, bool):
+            raise ValueError("pulled is not a boolean")
+        return cls(spec, _text(data, "tag"), _text(data, "out_path"),
+                   _optional(data, "image_tag"), pulled)
 
     @property
     def warning(self) -> str | None:
+        spec = self.spec
+        if self.image_tag is not None:
+            return (f"{spec.name}: `tag: outPath` expects '{self.tag}', the hash of the image's "
+                    f"output path, but the image is tagged, and pushed, as its imageTag "
+                    f"'{self.image_tag}' ({spec.source}; buildLayeredImage and "
+                    "streamLayeredImage tag with another hash): the expected tag is never "
+                    "pushed; use `tag: auto`")
         if is_nix_hash(self.tag):
             return None
-        return (f"{self.spec.name}: tag '{self.tag}' ({self.spec.source}) is not a Nix hash: "
+        return (f"{spec.name}: tag '{self.tag}' ({spec.source}) is not a Nix hash: "
                 "it is not content-addressed")
 
 
@@ -216,14 +238,18 @@ def _relative(path: str, root: str) -> str:
 def _explain(group: Group, stderr: str, root: str) -> str:
     """One line from Nix's error output: location, Nix's own message, the image."""
     image = None
+    failed: list[str] = []
     lines: list[str] = []
     for line in stderr.splitlines():
         if line.startswith(_TRACE):
             image = line[len(_TRACE):].strip()
+        elif line.startswith(_DISCOVERY_TRACE):
+            failed = _attribute_names(line[len(_DISCOVERY_TRACE):])
         elif not line.startswith("trace: "):
             lines.append(line)
     text = "\n".join(lines)
     messages = [ln.strip()[6:].strip() for ln in lines if ln.strip().startswith("error:")]
+    messages = [m for m in messages if m] or messages
     message = messages[-1] if messages else (text.strip().splitlines() or ["Nix failed"])[-1]
     if not messages and "(use '--show-trace'" in message:
         message = "Nix failed"
@@ -234,15 +260,60 @@ def _explain(group: Group, stderr: str, root: str) -> str:
         drv = ifd[1] or ifd[2]
         return (f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
                 f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never builds")
+    what = f"discovering {what}" if group.discover and not image else f"evaluating {what}"
     where = _relative(group.target, root)
     location = _located(text)
     if location:
         last = location[-1]
         where = f"{_relative(last[1], root)}:{last[2]}:{last[3]}"
-    hint = ""
+    if failed:
+        what += f": Nix cannot evaluate {', '.join(failed)}"
+    hint = _machine_hint(message)
+    if failed:
+        hint += ("; discovery evaluates every attribute to know which are images: fix it, or "
+                 "list the images to check in .nix-tag-check.yaml")
     if group.is_flake:
-        hint = _untracked_hint(group.target)
-    return f"{where}: {message} (while evaluating {what}){hint}"
+        hint += _untracked_hint(group.target)
+    return f"{where}: {message} (while {what}){hint}"
+
+
+def _attribute_names(listed: str) -> list[str]:
+    """The attribute paths eval.nix traced as failed, as `a.b`, shown at most a dozen."""
+    try:
+        paths = json.loads(listed)
+    except ValueError:
+        return []
+    names = [".".join(str(p) for p in path) for path in paths if isinstance(path, list)]
+    more = len(names) - _MAX_NAMES_SHOWN
+    return names[:_MAX_NAMES_SHOWN] + ([f"{more} more"] if more > 0 else [])
+
+
+def _machine_hint(message: str) -> str:
+    """What to do when Nix's error is about this machine, not the repository."""
+    missing = _SEARCH_PATH_RE.search(message)
+    if missing:
+        return (f"; this machine's Nix search path has no '{missing[1]}' (NIX_PATH, nix-path, "
+                "channels; Debian's and Ubuntu's nix-bin set up no channel): pin it in the "
+                "repository (fetchTarball with a sha256, niv, npins, or a flake), which the "
+                f"pipeline's clean clone needs too, or give NIX_PATH={missing[1]}=...")
+    if _DAEMON_DENIED_RE.search(message):
+        user = _user_name()
+        return (f"; you ({user}) are neither root nor in the nix-users group, so Nix cannot "
+                f"reach its daemon: `sudo adduser {user} nix-users`, then log in again "
+                "(groups are read at login), or run the tool as root")
+    if _DAEMON_DOWN_RE.search(message) and os.geteuid() != 0:
+        return ("; a user who is not root reaches the Nix store through the Nix daemon, and "
+                "it is not running: start it (`sudo systemctl start nix-daemon`)")
+    return ""
+
+
+def _user_name() -> str:
+    import pwd  # only for this message
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return os.environ.get("USER") or "USER"
 
 
 def _unstored(stderr: str, flake: str) -> str:
@@ -306,7 +377,10 @@ def _tag(spec: ImageSpec, result: dict[str, object]) -> Evaluated:
         return Evaluated(spec, image_tag, out_path)
     if not out_path.startswith("/") or not is_nix_hash(base[:32]) or base[32:33] != "-":
         raise EvalError(f"{spec.source}: image {spec.name}: {out_path!r} is not a Nix store path")
-    return Evaluated(spec, base[:32], out_path)
+    other = result.get("otherTag")  # `tag: outPath` on an image tagged otherwise
+    if not isinstance(other, str) or other in ("", base[:32]):
+        other = None
+    return Evaluated(spec, base[:32], out_path, image_tag=other)
 
 
 def _parse(group: Group, stdout: str, root: str) -> list[Evaluated]:
@@ -340,10 +414,12 @@ def _suggestion(result: dict[str, object]) -> str:
 
 
 def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:
+    where = _relative(group.target, root)
+    if "error" in item:
+        raise EvalError(f"{where}: discovery: {item['error']}")
     listed = item["attr"]
     attr = tuple(str(a) for a in listed) if isinstance(listed, list) else ()
     name = str(item.get("imageName", ""))
-    where = _relative(group.target, root)
     source = f"{where}#{'.'.join(attr)}" if attr else where
     try:
         repository = parse_repository(name)
@@ -354,20 +430,35 @@ def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:
         flake=group.target if group.is_flake else None,
         nix=None if group.is_flake else group.target,
     )
+    if item.get("pulled"):
+        return Evaluated(spec, "", "", pulled=True)
     return _tag(spec, item)
 
 
 def ordered(config: Config, evaluated_groups: Sequence[Group],
-            results: Sequence[Sequence[Evaluated]]) -> list[Evaluated]:
+            results: Sequence[Sequence[Evaluated]], info: Callable[[str], None]) -> list[Evaluated]:
     """Config order (discovery: evaluation order), whatever order groups finished in."""
     found = [item for result in results for item in result]
     if config.discover:
-        return _one_per_repository(found, evaluated_groups[0], config)
+        return _one_per_repository(_built_here(found, info), evaluated_groups[0], config, found)
     by_name = {item.spec.name: item for item in found}
     return [by_name[spec.name] for spec in config.images]
 
 
-def _one_per_repository(found: list[Evaluated], group: Group, config: Config) -> list[Evaluated]:
+def _built_here(found: list[Evaluated], info: Callable[[str], None]) -> list[Evaluated]:
+    """Discovered images less the pulled ones (dockerTools.pullImage beside the images, a
+    base for them): fetched from a registry by their digest, never built from this
+    repository, so no tag of theirs is this tool's to keep."""
+    for item in found:
+        if item.pulled:
+            info(f"discovery: {item.spec.name} ({item.spec.source}) left out: a pulled image "
+                 "(a fixed-output derivation, as dockerTools.pullImage makes: fetched, not "
+                 "built from this repository)")
+    return [item for item in found if not item.pulled]
+
+
+def _one_per_repository(found: list[Evaluated], group: Group, config: Config,
+                        discovered: list[Evaluated]) -> list[Evaluated]:
     """Discovered images, each repository once: `packages.default` is often `packages.image`."""
     if not found:
         if group.is_flake:
@@ -376,11 +467,14 @@ def _one_per_repository(found: list[Evaluated], group: Group, config: Config) ->
         else:
             where = _relative(group.target, config.root)
             looked = f"the value of {where}"
+        pulled = [item.spec.source for item in discovered if item.pulled]
+        left_out = (f" (and left out {', '.join(pulled)}: pulled images, not built here)"
+                    if pulled else "")
         raise EvalError(
             f"{where}: no image found: looked for derivations with an imageName attribute in "
             f"{looked}, and one level down in attribute sets that set "
-            "recurseForDerivations = true; set that on a nested set, or list the images in "
-            ".nix-tag-check.yaml (or give --image NAME=SOURCE)"
+            f"recurseForDerivations = true{left_out}; set that on a nested set, or list the "
+            "images in .nix-tag-check.yaml (or give --image NAME=SOURCE)"
         )
     kept: dict[object, Evaluated] = {}
     for item in found:

@@ -6,13 +6,18 @@ that no manifest could hold are each an error with the place that configured the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from nix_tag_check import paths
 from nix_tag_check.config.load import CONFIG_NAME, Config, ImageSpec
-from nix_tag_check.config.reference import TAG_RE
+from nix_tag_check.config.reference import TAG_RE, Repository
 from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.manifests import hashed
 from nix_tag_check.manifests.select import MANIFEST_SUFFIXES, Selection
+
+_MAX_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,16 @@ def _where(spec: ImageSpec, config: Config) -> tuple[str | None, int]:
 
 
 def unreferenced(
-    config: Config, evaluated: Sequence[Evaluated], referenced: set[str], count: int
+    config: Config, evaluated: Sequence[Evaluated], referenced: set[str], count: int,
+    files: Sequence[str] = (),
 ) -> list[Gap]:
-    """Required images that no checked file references (a misspelt name, a moved file)."""
+    """Required images that no checked file references (a misspelt name, a moved file).
+
+    `files`: the checked files, read again only for a discovered image that nothing
+    references, to say which repositories they do give Nix-built tags.
+    """
     specs = {spec.name: spec for spec in config.images}
+    candidates: list[list[hashed.Hashed]] | None = None
     gaps = []
     for item in evaluated:
         spec = specs.get(item.spec.name, item.spec)  # cached results carry no config lines
@@ -77,8 +88,11 @@ def unreferenced(
             continue
         path, line = _where(spec, config)
         if config.discover:
+            if candidates is None:
+                candidates = _hashed_elsewhere(evaluated, files, config.max_file_size)
             hint = (f"discovered in {item.spec.source}; list the images to check in "
-                    f"{CONFIG_NAME} (with `required: false` for one deployed elsewhere)")
+                    f"{CONFIG_NAME} (with `required: false` for one deployed elsewhere)"
+                    + _pushed_as(item, candidates, config))
         elif config.path is None:
             hint = "check the name given to --image"
         else:
@@ -89,3 +103,44 @@ def unreferenced(
             f"{hint}", path, line,
         ))
     return gaps
+
+
+def _hashed_elsewhere(evaluated: Sequence[Evaluated], files: Sequence[str],
+                      max_size: int) -> list[list[hashed.Hashed]]:
+    """Per repository that is not an evaluated image's, its places with a Nix-hash tag."""
+    ours = {item.spec.repository for item in evaluated}
+    by_repository: dict[Repository, list[hashed.Hashed]] = {}
+    for place in hashed.references(files, max_size):
+        if place.repository not in ours:
+            by_repository.setdefault(place.repository, []).append(place)
+    return list(by_repository.values())
+
+
+def _pushed_as(item: Evaluated, candidates: list[list[hashed.Hashed]], config: Config) -> str:
+    """The repositories the manifests give Nix-built tags, and the config that checks the
+    likeliest as this image (the builder's `name` is often not what the pipeline pushes)."""
+    if not candidates:
+        return ""
+    ranked = sorted(candidates, key=lambda places: (
+        not any(p.tag == item.tag for p in places), -len(places), str(places[0].repository)))
+    shown = ", ".join(f"{places[0].name} ({_place(places[0], config)}"
+                      + (f", {len(places)} places)" if len(places) > 1 else ")")
+                      for places in ranked[:_MAX_SHOWN])
+    more = f" and {len(ranked) - _MAX_SHOWN} more" if len(ranked) > _MAX_SHOWN else ""
+    return (f"; the checked files reference {shown}{more} with a tag shaped like a Nix hash: "
+            f"if the pipeline pushes this image as {ranked[0][0].name}, check it with this "
+            f"{CONFIG_NAME}: `images: [{_snippet(item, ranked[0][0].name)}]`")
+
+
+def _place(place: hashed.Hashed, config: Config) -> str:
+    return f"{paths.relative(place.path, config.root)}:{place.line}"
+
+
+def _snippet(item: Evaluated, name: str) -> str:
+    """The config entry, in YAML flow style: one line to paste."""
+    spec = item.spec
+    written = json.dumps(name) if "[" in name or "]" in name else name
+    if spec.flake is not None:
+        return f"{{name: {written}, flake: {spec.source}}}"
+    nix, _, attr = spec.source.partition("#")
+    return f"{{name: {written}, nix: {nix}" + (f", attr: {attr}}}" if attr else "}")

@@ -1,0 +1,83 @@
+"""Nix's messages about this machine, mapped to what to do: a unit test of the mapping.
+
+Real Nix is not run here. A stand-in `nix-instantiate` prints what Nix 2.8 prints (the
+text copied from Debian 12's nix-bin, run as a user outside nix-users, and as one inside
+it with no daemon running) and fails as Nix does; tests/e2e/test_discovery.py replays
+the message real Nix prints on this machine the same way, where it can produce it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+
+from nix_tag_check.errors import EvalError
+from nix_tag_check.evaluate import nix as nix_eval
+
+DENIED = "error: getting status of /nix/var/nix/daemon-socket/socket: Permission denied\n"
+NO_DAEMON = ("error: could not set permissions on '/nix/var/nix/profiles/per-user' to 755: "
+             "Operation not permitted\n")
+USER = pwd.getpwuid(os.getuid()).pw_name
+
+
+def failing_nix(folder: Path, stderr: str) -> str:
+    """A PATH whose nix-instantiate prints `stderr` and fails, as Nix does."""
+    folder.mkdir()
+    (folder / "message").write_text(stderr)
+    fake = folder / "nix-instantiate"
+    fake.write_text(f'#!/bin/sh\ncat "{folder / "message"}" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+def discovery_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str) -> str:
+    monkeypatch.setenv("PATH", failing_nix(tmp_path / "bin", stderr))
+    target = str(tmp_path / "default.nix")
+    group = nix_eval.Group(nix_eval.GroupKey("file", target, "x86_64-linux"), (), discover=True)
+    with pytest.raises(EvalError) as caught:
+        nix_eval.run([nix_eval.Job(group, target)], str(tmp_path), 60)
+    return str(caught.value)
+
+
+def test_a_user_outside_nix_users_is_told_how_to_join(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert discovery_error(tmp_path, monkeypatch, DENIED) == (
+        "default.nix: getting status of /nix/var/nix/daemon-socket/socket: Permission denied "
+        f"(while discovering images); you ({USER}) are neither root nor in the nix-users "
+        f"group, so Nix cannot reach its daemon: `sudo adduser {USER} nix-users`, then log in "
+        "again (groups are read at login), or run the tool as root")
+
+
+def test_a_user_without_a_running_daemon_is_told_to_start_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # the message is a non-root user's
+    assert discovery_error(tmp_path, monkeypatch, NO_DAEMON) == (
+        "default.nix: could not set permissions on '/nix/var/nix/profiles/per-user' to 755: "
+        "Operation not permitted (while discovering images); a user who is not root reaches "
+        "the Nix store through the Nix daemon, and it is not running: start it "
+        "(`sudo systemctl start nix-daemon`)")
+
+
+def test_root_is_not_told_about_the_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert discovery_error(tmp_path, monkeypatch, NO_DAEMON).endswith(
+        "Operation not permitted (while discovering images)")
+
+
+@pytest.mark.parametrize("stderr", [
+    "error: getting status of '/nix/var/nix/daemon-socket/socket': Permission denied\n",
+    "error:\n       … while fetching the input\n\n       error: getting status of "
+    "'/nix/var/nix/daemon-socket/socket': Permission denied\n",
+])
+def test_later_nix_versions_spellings_of_the_denied_socket_get_the_same_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str
+) -> None:
+    assert f"`sudo adduser {USER} nix-users`, then log in again" in discovery_error(
+        tmp_path, monkeypatch, stderr)
