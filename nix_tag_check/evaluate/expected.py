@@ -262,7 +262,12 @@ def _store_unchanged(config: Config, tree: GitTree | None, store: cache.Store,
     """Store what was evaluated, but only where the key after Nix ran is the key before."""
     if not any(p.key for p in plans) or tree is None:
         return
-    again = git_tree(tree.root)  # Git's view may have moved too (git add, commit)
+    # A flake's Nix lists Git itself, so Git's view may have moved under it (git add, commit).
+    # A classic file saw the tracked files of `tree`, copied: its key after Nix ran is taken
+    # on that same view (only the contents can have moved), and a large repository is not
+    # listed twice.
+    flakes = any(p.key and p.group.is_flake for p in plans)
+    again = git_tree(tree.root) if flakes else tree
     after = _plans(config, again, True, hashes) if again is not None else []
     keys = {p.group.key: p.key for p in after}
     for plan, result in zip(plans, results, strict=True):
