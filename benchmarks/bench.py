@@ -547,6 +547,157 @@ def fallback_rows(root: Path, work: int, repeat: int, documents: int) -> list[st
                          samples["without", "fix"], samples["with", "fix"], 1.5),
             fallback_row("the whole file read by the YAML 1.2 parser alone / check without",
                          samples["without", "check"], whole, None)]
+TREE_IMAGE = """\
+{
+  image = derivation {
+    name = "img"; system = "x86_64-linux"; builder = "/bin/sh"; src = ./src;
+  } // { imageName = "registry.example.com/team/img"; };
+}
+"""
+# The same image; `dirOf` may climb anywhere, so its private tree holds every tracked file.
+WHOLE_IMAGE = "{ image = (import ./default.nix).image; climbs = dirOf ./src; }\n"
+
+
+def make_tree_repo(root: Path, name: str, files: int, blob_mib: int = 0) -> Path:
+    """`files` tracked files in 100 folders, and one image that reads `./src` (10 files)."""
+    repo = root / name
+    (repo / "src").mkdir(parents=True)
+    for i in range(10):
+        (repo / f"src/f{i}.go").write_text(f"package main // {i}\n")
+    if blob_mib:
+        (repo / "src/blob.bin").write_bytes(os.urandom(blob_mib << 20))
+    for i in range(files):
+        folder = repo / f"other/d{i % 100}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i}.txt").write_text(f"{i}\n")
+    (repo / "default.nix").write_text(TREE_IMAGE)
+    (repo / "whole.nix").write_text(WHOLE_IMAGE)
+    for config, nix in ((".nix-tag-check.yaml", "default.nix"), ("whole.yaml", "whole.nix")):
+        (repo / config).write_text("images:\n  - name: registry.example.com/team/img\n"
+                                   f"    nix: {nix}\n    attr: image\nfiles: [deploy.yaml]\n")
+    (repo / "deploy.yaml").write_text("image: registry.example.com/team/img:stale\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    commit_all(repo, "tree")
+    return repo
+
+
+def link_tree_seconds(repo: Path, paths: list[str]) -> float:
+    """The tree as it was made before: a hard link to every path (it changes the originals'
+    ctime and link count)."""
+    dest = repo.parent / f"{repo.name}-links"
+    started = time.perf_counter()
+    for rel in paths:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(repo / rel, dest / rel)
+    shutil.rmtree(dest)
+    return time.perf_counter() - started
+
+
+def copy_tree_seconds(repo: Path, paths: list[str]) -> float:
+    """The tree as it is made now (copies, reflinks where the file system has them)."""
+    from nix_tag_check.evaluate.tracked_tree import View, private_tree
+
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True,
+                             text=True, check=True).stdout.split("\0")
+    view = View.of(str(repo), frozenset(filter(None, tracked)))
+    started = time.perf_counter()
+    with private_tree(view, frozenset(paths), str(repo.parent / f"{repo.name}-trees")):
+        pass
+    return time.perf_counter() - started
+
+
+Timed = tuple[Callable[[], object], Callable[[], object]]  # (untimed setup, timed action)
+
+
+def interleaved(actions: dict[str, Timed], repeat: int) -> dict[str, float]:
+    """The median of each action, run in turns: on a shared machine a burst of load then
+    weighs on every action alike instead of on one."""
+    samples: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(repeat):
+        for name, (setup, action) in actions.items():
+            setup()
+            started = time.perf_counter()
+            action()
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def tree_runs(repo: Path, repeat: int) -> dict[str, float]:
+    """Raw Nix, the tool's own start (the same run with the evaluation cached, the scan not:
+    an uncached run has no scan cache either), and the tool uncached two ways."""
+    raw_command = ["nix-instantiate", "--eval", "--strict", "--json", "-A", "image.outPath",
+                   str(repo / "default.nix")]
+    cache = repo / ".git/nix-tag-check"
+    run([*TOOL], repo)
+    if "cached (no input changed)" not in run([*TOOL, "-v"], repo).stderr:
+        raise SystemExit(f"{repo}: the cache was not used: the start cannot be measured")
+    kept = repo.parent / f"{repo.name}-filled-cache"
+    shutil.copytree(cache, kept)
+
+    def filled() -> None:
+        shutil.rmtree(cache)
+        shutil.copytree(kept, cache)
+        clear_scan_cache(repo)
+
+    def nothing() -> None:
+        pass
+
+    tool = lambda: run([*TOOL], repo)  # noqa: E731
+    return interleaved({
+        "raw": (nothing, lambda: run(raw_command, repo)), "start": (filled, tool),
+        "no-cache": (nothing, lambda: run([*TOOL, "--no-cache"], repo)),
+        "cold": (lambda: shutil.rmtree(cache), tool),
+    }, repeat)
+
+
+def private_tree_rows(root: Path, repeat: int, files: int, blob_mib: int) -> list[str]:
+    """Section 8: the private tree holds what the evaluation reaches, copied."""
+    out = ["", "## 10. The private tree of what the evaluation reaches", "",
+           f"{files} tracked files; the image reads `./src` (10 files). The tool's own start is "
+           "the same run with nothing to evaluate: the same command with the evaluation cache "
+           "filled and no scan cache, as the uncached runs have none (it lists Git, computes "
+           "the key, reads the entry, checks the manifest). Uncached runs: `--no-cache`, and a "
+           "first run with an empty cache (as CI's; it also stores the entry). The runs take "
+           "turns. The third row is the same image with `dirOf` beside it: the reach cannot "
+           "bound it, so its tree holds every tracked file (what every run cost before).",
+           "", "| row | raw + start s | tool s | ratio | verdict |", "|---|---|---|---|---|"]
+    repo = make_tree_repo(root, "tree-repo", files)
+    times = tree_runs(repo, 2 * repeat + 1)
+    # once: it copies every file (minutes on a slow disk)
+    times["whole"] = median_seconds(
+        lambda: run([*TOOL, "--no-cache", "--config", "whole.yaml"], repo), 1)
+    base = times["raw"] + times["start"]
+    out.append(row("uncached (`--no-cache`) / raw + start", base, times["no-cache"], "s", 1.3))
+    out.append(row("uncached, empty cache / raw + start", base, times["cold"], "s", 1.3))
+    out.append(row("every tracked file in the tree / raw + start", base, times["whole"], "s",
+                   None))
+    blob = make_tree_repo(root, "blob-repo", 100, blob_mib)
+    blob_times = tree_runs(blob, 2 * repeat + 1)
+    blob_base = blob_times["raw"] + blob_times["start"]
+    out.append(row(f"a {blob_mib} MiB file under `./src`, `--no-cache` / raw + start",
+                   blob_base, blob_times["no-cache"], "s", 1.3))
+    out += ["", f"Raw Nix {times['raw']:.3f} s and the tool's start {times['start']:.3f} s "
+            f"({blob_times['raw']:.3f} s and {blob_times['start']:.3f} s with the "
+            f"{blob_mib} MiB file)."]
+    out += ["", "Copies against the hard links the tree was made of before (they change the "
+            "originals' ctime and link count, which the scan cache trusts): the tree made and "
+            "removed, in this process.", "",
+            "| tree | links s | copies s | copies / links | verdict |", "|---|---|---|---|---|"]
+    every = sorted(filter(None, subprocess.run(
+        ["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")))
+    reached = [rel for rel in every if rel.startswith("src/")] + ["default.nix"]
+    shapes = [(f"every tracked file ({len(every)})", repo, every),
+              ("what `./src` reaches (11 files)", repo, reached),
+              (f"`./src` with a {blob_mib} MiB file", blob, [
+                  r for r in every if r.startswith("src/")] + ["default.nix", "src/blob.bin"])]
+    for name, where, paths in shapes:
+        repeats = 1 if len(paths) > 1000 else repeat
+        links = statistics.median(link_tree_seconds(where, paths) for _ in range(repeats))
+        copies = statistics.median(copy_tree_seconds(where, paths) for _ in range(repeats))
+        out.append(f"| {name} | {links:.3f} | {copies:.3f} | {copies / links:.1f} | "
+                   f"{verdict(copies / links, None)} |")
+    return out
 
 
 def registry_section(root: Path, work: int, repeat: int) -> list[str]:
@@ -645,7 +796,7 @@ def cache_rows(root: Path, work: int, repeat: int) -> list[str]:
             with open(repo / "default.nix", "a") as handle:
                 handle.write(f"# edit {i}\n")  # a new state: evaluated, written, pruned
             times.append(median_seconds(lambda r=repo: run([*TOOL], r), 1))
-    out = ["", "## 8. What the cache bounds and the tool's content key cost", "",
+    out = ["", "## 9. What the cache bounds and the tool's content key cost", "",
            "N = 8 images, M = 10 manifests. An evaluating run (default.nix edited before each "
            f"run) with {store.MAX_ENTRIES} entries already in the evaluation folder, its bound, "
            "lists the folder once and removes the oldest entry; beside it the same run with a "
@@ -734,6 +885,7 @@ def main() -> int:
         out += fallback_rows(root, work, repeat, 2_000 if args.quick else 20_000)
         out += registry_section(root, work, repeat)
         out += cache_rows(root, work, repeat)
+        out += private_tree_rows(root, repeat, 20_000 if args.quick else 100_000, 50)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,14 @@ from nix_tag_check.evaluate import reach as inputs
 from nix_tag_check.evaluate import settings as nix_settings
 from nix_tag_check.evaluate import store as cache
 from nix_tag_check.evaluate.nix import Evaluated, Group
-from nix_tag_check.evaluate.tracked_tree import View, relative, tracked_copy
+from nix_tag_check.evaluate.tracked_tree import (
+    Tree,
+    View,
+    placed,
+    private_tree,
+    relative,
+    temporary_trees,
+)
 from nix_tag_check.git import GitTree, git, git_tree
 
 Info = Callable[[str], None]
@@ -39,6 +47,7 @@ class Plan:
     key: str | None = None
     why: str = ""
     env: dict[str, str] | None = None  # Nix's environment (nix_env), the same cached or not
+    reach: inputs.Reach | None = None  # what its private tree holds (None: every tracked file)
 
 
 def _view(config: Config, tree: GitTree | None, group: Group) -> tuple[View | None, str]:
@@ -65,7 +74,7 @@ def _check_tracked(plan: Plan, config: Config) -> None:
 def _reach(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach:
     assert plan.view is not None
     if not plan.group.is_flake:
-        return inputs.reach(plan.view, plan.rel, hashes)
+        return inputs.reach(plan.view, plan.rel, hashes, pure=False)
     # Raises Unknowable for currentTime, fetchers...: `nix eval --impure` would run them.
     inputs.reach(plan.view, os.path.join(plan.rel, "flake.nix") if plan.rel else "flake.nix",
                  hashes)
@@ -99,13 +108,18 @@ def _flake_lock(plan: Plan, found: inputs.Reach) -> None:
 
 
 def _environment(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach | None:
-    """Set the plan's environment from the variables its code names; its reach, if known."""
+    """Set the plan's environment from the variables its code names, and the reach its
+    private tree holds; its reach, if it can key a cache entry."""
     found = None
     if plan.view is not None:
         try:
             found = _reach(plan, hashes)
         except (inputs.Unknowable, OSError) as exc:
             plan.why = f"not cached: {exc}"
+    plan.reach = found
+    if found is not None and found.impure:
+        plan.why = f"not cached: {found.impure}"
+        found = None
     plan.env = nix_env.for_nix(found.env if found is not None else None)
     return found
 
@@ -146,7 +160,10 @@ def _plans(config: Config, tree: GitTree | None, use_cache: bool,
 
 
 @contextlib.contextmanager
-def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None) -> Iterator[str | None]:
+def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None, whole: bool,
+                    info: Info) -> Iterator[Tree | None]:
+    """The private tree of what the plans reach (of every tracked file: `whole`, or a reach
+    unknown)."""
     needed = [p for p in plans if p.view is not None and p.view.tracked is not None
               and not p.group.is_flake]
     if not needed or tree is None:
@@ -154,9 +171,42 @@ def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None) -> Iterator[str
         return
     view = needed[0].view
     assert view is not None
-    parent = state.folder(tree.git_dir, "trees")
-    with tracked_copy(view, parent) as copy:
+    trees = state.folder(tree.git_dir, "trees") or temporary_trees(tree.git_dir)
+    holds = None if whole else _holds(view, needed)
+    with private_tree(view, holds, trees, waiting=info) as copy:
         yield copy
+
+
+def _holds(view: View, plans: Sequence[Plan]) -> frozenset[str] | None:
+    reached: set[str] = set()
+    for plan in plans:
+        if plan.reach is None:
+            return None
+        reached |= plan.reach.files | plan.reach.trees
+    return placed(view, reached)
+
+
+def _evaluate(plans: Sequence[Plan], tree: GitTree | None, config: Config, timeout: float,
+              info: Info) -> tuple[list[list[Evaluated]], str | None]:
+    """Nix in the private tree of what the plans reach; once more over every tracked file,
+    within what --timeout left, when Nix names a tracked path that tree left out (a reach
+    that missed a file must not fail a run that a clean clone passes)."""
+    deadline = time.monotonic() + timeout
+    whole = False
+    while True:
+        with _copy_if_needed(plans, tree, whole, info) as copy:
+            root = copy.root if copy is not None else None
+            jobs = [_job(plan, tree, root) for plan in plans]
+            left = deadline - time.monotonic() if whole else timeout
+            try:
+                return nix_eval.run(jobs, config.root, left), root
+            except EvalError as exc:
+                missing = copy.left_out(str(exc)) if copy is not None else None
+                if missing is None or time.monotonic() >= deadline:
+                    raise
+        info(f"evaluation: Nix read {missing}, which the private tree left out (no path "
+             "literal names it): evaluating again over every tracked file")
+        whole = True
 
 
 def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
@@ -173,7 +223,7 @@ def _describe(plan: Plan, copy: str | None) -> str:
         return "as a git+file flake (Git-tracked files only)"
     if plan.view.tracked is None:
         return "in the work tree (sources: worktree: untracked files count)"
-    return f"over the Git-tracked files only (a private copy, {copy})"
+    return f"over the Git-tracked files only (a private tree of those it reaches, {copy})"
 
 
 def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bool,
@@ -185,15 +235,13 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     results: list[list[Evaluated] | None] = [
         store.read(p.key) if store is not None and p.key else None for p in plans]
     missed = [i for i, r in enumerate(results) if r is None]
-    with _copy_if_needed([plans[i] for i in missed], tree) as copy:
-        jobs = [_job(plans[i], tree, copy) for i in missed]
-        fresh = nix_eval.run(jobs, config.root, timeout)
-        for i, evaluated in zip(missed, fresh, strict=True):
-            results[i] = evaluated
-            images = sum(not item.pulled for item in evaluated)
-            info(f"evaluation: {_shown(plans[i], config)}: {images} image(s) evaluated "
-                 f"with Nix {_describe(plans[i], copy)}"
-                 + (f"; {plans[i].why}" if plans[i].why else ""))
+    fresh, copy = _evaluate([plans[i] for i in missed], tree, config, timeout, info)
+    for i, evaluated in zip(missed, fresh, strict=True):
+        results[i] = evaluated
+        images = sum(not item.pulled for item in evaluated)
+        info(f"evaluation: {_shown(plans[i], config)}: {images} image(s) evaluated "
+             f"with Nix {_describe(plans[i], copy)}"
+             + (f"; {plans[i].why}" if plans[i].why else ""))
     if store is not None:
         _store_unchanged(config, tree, store, hashes, [plans[i] for i in missed],
                          [results[i] for i in missed])
@@ -215,7 +263,12 @@ def _store_unchanged(config: Config, tree: GitTree | None, store: cache.Store,
     """Store what was evaluated, but only where the key after Nix ran is the key before."""
     if not any(p.key for p in plans) or tree is None:
         return
-    again = git_tree(tree.root)  # Git's view may have moved too (git add, commit)
+    # A flake's Nix lists Git itself, so Git's view may have moved under it (git add, commit).
+    # A classic file saw the tracked files of `tree`, copied: its key after Nix ran is taken
+    # on that same view (only the contents can have moved), and a large repository is not
+    # listed twice.
+    flakes = any(p.key and p.group.is_flake for p in plans)
+    again = git_tree(tree.root) if flakes else tree
     after = _plans(config, again, True, hashes) if again is not None else []
     keys = {p.group.key: p.key for p in after}
     for plan, result in zip(plans, results, strict=True):

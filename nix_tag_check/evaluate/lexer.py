@@ -31,7 +31,18 @@ IMPURE = frozenset({
     "currentTime", "fetchGit", "fetchTree", "fetchMercurial", "fetchTarball", "getFlake",
     "unsafeGetAttrPos", "__curPos", "__currentTime", "__fetchurl", "fetchClosure",
 })
-_IMPURE_STRINGS = IMPURE | {"getEnv", "fetchurl", "findFile", "nixPath"}
+# Not impure, but it climbs out of the folder a literal names, to any file: nothing the
+# literals bound. Reported as an impurity (not cached, every file in the private tree).
+CLIMBS = frozenset({"dirOf"})
+_KEEPS_TO_LITERALS = IMPURE | {"getEnv", "fetchurl", "findFile", "nixPath"}
+_IMPURE_STRINGS = _KEEPS_TO_LITERALS | CLIMBS
+
+
+def climbs(impure: str) -> bool:
+    """Whether a reported impurity may read files no literal names (dirOf, `builtins.${...}`,
+    a string climbing with `..`, any reason not known to keep to the literals), not only
+    values the cache cannot pin down."""
+    return impure.strip('"') not in _KEEPS_TO_LITERALS
 
 
 @dataclass
@@ -104,8 +115,9 @@ class _Lexer:
         return i + 1
 
     def identifier(self, name: str, end: int) -> None:
-        if name in IMPURE or (name == "fetchurl" and self.text[:end].endswith("builtins.fetchurl")):
-            self.found.impure = self.found.impure or name
+        if name in IMPURE or name in CLIMBS or (
+                name == "fetchurl" and self.text[:end].endswith("builtins.fetchurl")):
+            self.impure(name)
         elif name in ("findFile", "nixPath", "__findFile", "__nixPath"):
             self.found.search_path = True
         elif name in ("getEnv", "__getEnv"):
@@ -115,7 +127,12 @@ class _Lexer:
             elif self.found.env is not None:
                 self.found.env.add(literal.group(1))
         elif name == "builtins" and self.text.startswith(".${", end):
-            self.found.impure = self.found.impure or "builtins.${...}"
+            self.impure("builtins.${...}")
+
+    def impure(self, reason: str) -> None:
+        """The first impurity, unless a later one climbs (it says more: any file)."""
+        if self.found.impure is None or (climbs(reason) and not climbs(self.found.impure)):
+            self.found.impure = reason
 
     def string(self, i: int) -> int:
         start = i
@@ -145,11 +162,11 @@ class _Lexer:
     def literal(self, content: str) -> None:
         """A string can name an impure builtin (`builtins.${s}`) or a file Nix will read."""
         if content in _IMPURE_STRINGS:
-            self.found.impure = self.found.impure or f'"{content}"'
+            self.impure(f'"{content}"')
         elif _ABSOLUTE_STRING.fullmatch(content):
             self.found.paths.append((content, False))
         elif _CLIMBS_OUT.search(content):
-            self.found.impure = self.found.impure or "a string path with `..`"
+            self.impure("a string path with `..`")
 
 
 def _in_word(text: str, i: int) -> bool:

@@ -36,6 +36,7 @@ class Reach:
     outside: set[str] = field(default_factory=set)  # absolute, neither repository nor store
     foreign_code: bool = False  # a search path or a store path: code we cannot read
     env: set[str] | None = field(default_factory=set)
+    impure: str | None = None  # why it cannot be cached (reach(pure=False) only)
 
 
 class Hashes:
@@ -99,8 +100,13 @@ class Hashes:
         return self.scans[key]
 
 
-def reach(view: View, start: str, hashes: Hashes) -> Reach:
-    """Everything reachable from the file `start` (relative to the view's root)."""
+def reach(view: View, start: str, hashes: Hashes, *, pure: bool = True) -> Reach:
+    """Everything reachable from the file `start` (relative to the view's root).
+
+    `pure` False: an impure builtin or `/.` is noted in `impure` instead of raised; the
+    files of the repository it can read are still those its relative literals name (the
+    private tree needs that much, cached or not).
+    """
     found = Reach()
     queue: deque[str] = deque([start])
     seen: set[str] = set()
@@ -114,12 +120,16 @@ def reach(view: View, start: str, hashes: Hashes) -> Reach:
         if scanned is None:
             continue
         if scanned.impure:
-            raise Unknowable(f"{rel} uses {scanned.impure}")
+            found.impure = found.impure or f"{rel} uses {scanned.impure}"
+            if pure:
+                raise Unknowable(found.impure)
+            if nix_source.climbs(scanned.impure):
+                found.trees.add("")  # it may read any file: its private tree holds them all
         found.foreign_code |= scanned.search_path
         found.env = None if found.env is None or scanned.env is None else found.env | scanned.env
         for base in _bases(view, rel):
             for literal, interpolated in scanned.paths:
-                _follow(view, base, literal, interpolated, found, queue)
+                _follow(view, base, literal, interpolated, found, queue, pure)
     return found
 
 
@@ -138,13 +148,20 @@ def _bases(view: View, rel: str) -> set[str]:
 
 
 def _follow(view: View, base: str, literal: str, interpolated: bool, found: Reach,
-            queue: deque[str]) -> None:
+            queue: deque[str], pure: bool) -> None:
     home = literal.startswith("~")
     path = os.path.normpath(os.path.expanduser(literal) if home else os.path.join(base, literal))
     if interpolated and not literal.endswith("/"):
         path = os.path.dirname(path)
-    if path == "/":  # `/. + "/any/where"`: any file at all, which no key can hold
-        raise Unknowable("it names the root folder (`/.`)")
+    # `/. + "/any/where"`, `toString ./src + "/../x"`: any file at all, which no key can hold
+    climbs = literal.startswith("/") and ".." in literal.split("/")
+    if path == "/" or climbs:
+        found.impure = found.impure or ("it names the root folder (`/.`)" if path == "/" else
+                                        f"a string path climbs with `..` ({literal})")
+        if pure:
+            raise Unknowable(found.impure)
+        found.trees.add("")
+        return
     if path.startswith(_STORE) or path == _STORE.rstrip("/"):
         found.foreign_code = True
         return

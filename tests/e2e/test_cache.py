@@ -313,6 +313,23 @@ def test_a_string_path_that_climbs_out_of_its_folder_is_never_cached(
     assert _tags(capsys) != first
 
 
+@pytest.mark.parametrize("read", [
+    'builtins.readFile (toString ./src + "/../data.txt")',  # `..` in an absolute string
+    "builtins.readFile (dirOf ./src/main.go + \"/../data.txt\")",
+    'builtins.readFile ((dirOf ./src) + "/data.txt")',  # dirOf climbs past what is named
+], ids=["dot-dot-string", "dot-dot-after-dirOf", "dirOf"])
+def test_a_path_that_climbs_past_its_literals_is_never_cached(
+    repo: Path, capsys: pytest.CaptureFixture[str], read: str
+) -> None:
+    (repo / "data.txt").write_text("one\n")
+    git(repo, "add", "data.txt")
+    _image(repo, f"v = {read};")
+    first = _tags(capsys)
+    (repo / "data.txt").write_text("two\n")
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+
+
 def test_a_file_imported_through_an_interpolated_path_is_keyed(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -88,15 +88,15 @@ def test_sources_must_be_tracked_or_worktree(
         "error: .nix-tag-check.yaml:11: sources must be one of tracked, worktree\n")
 
 
-def test_the_private_copy_is_removed(repo: Path) -> None:
+def test_the_private_copy_is_removed_and_only_its_lock_stays(repo: Path) -> None:
     main(["--no-cache"])
-    assert not list((repo / ".git/nix-tag-check/trees").iterdir())
+    assert [p.name for p in (repo / ".git/nix-tag-check/trees").iterdir()] == ["a.lock"]
 
 
-def test_a_copy_abandoned_by_a_killed_run_is_removed(repo: Path) -> None:
+def test_a_random_copy_an_older_version_abandoned_is_removed(repo: Path) -> None:
     trees = repo / ".git/nix-tag-check/trees"
     (trees / "tree-killed/repo").mkdir(parents=True)
     os.utime(trees / "tree-killed", (0, 0))
     (trees / "tree-running").mkdir()
     main(["--no-cache"])
-    assert sorted(p.name for p in trees.iterdir()) == ["tree-running"]
+    assert sorted(p.name for p in trees.iterdir()) == ["a.lock", "tree-running"]

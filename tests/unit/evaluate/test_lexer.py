@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nix_tag_check.evaluate.lexer import from_json, scan, to_json
+from nix_tag_check.evaluate.lexer import climbs, from_json, scan, to_json
 
 PATHS = [
     ("./src", [("./src", False)]),
@@ -59,10 +59,25 @@ def test_variables(text: str, env: set[str] | None) -> None:
      ('builtins.${"currentTime"}', "builtins.${...}"), ("builtins.${x}", "builtins.${...}"),
      ('builtins.getAttr "currentTime" builtins', '"currentTime"'),
      ("builtins.currentSystem", None),
-     ('import "${toString ./.}/../sibling.nix"', "a string path with `..`")],
+     ('import "${toString ./.}/../sibling.nix"', "a string path with `..`"),
+     ("builtins.readDir (dirOf ./src)", "dirOf"), ("with builtins; dirOf ./x", "dirOf"),
+     ('builtins."dirOf" ./x', '"dirOf"'),
+     ("builtins.fetchTarball u; dirOf ./x", "dirOf"),  # the one that climbs says more
+     ("dirOf ./x; builtins.currentTime", "dirOf")],
 )
 def test_impure_builtins(text: str, impure: str | None) -> None:
     assert scan(text).impure == impure
+
+
+@pytest.mark.parametrize(("impure", "climbs_out"), [
+    ("currentTime", False), ("fetchTarball", False), ("fetchurl", False),
+    ('"getEnv"', False), ('"fetchGit"', False), ("dirOf", True), ('"dirOf"', True),
+    ("builtins.${...}", True), ("a string path with `..`", True), ("a reason not known", True),
+])
+def test_an_impurity_climbs_unless_it_is_known_to_keep_to_the_literals(
+    impure: str, climbs_out: bool
+) -> None:
+    assert climbs(impure) is climbs_out
 
 
 @pytest.mark.parametrize(("text", "search"), [("<nixpkgs>", True), ("<nixpkgs/lib>", True),
