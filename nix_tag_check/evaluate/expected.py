@@ -187,7 +187,7 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     missed = [i for i, r in enumerate(results) if r is None]
     with _copy_if_needed([plans[i] for i in missed], tree) as copy:
         jobs = [_job(plans[i], tree, copy) for i in missed]
-        fresh = nix_eval.run(jobs, config.root, timeout)
+        fresh = [outcome.evaluated for outcome in nix_eval.run(jobs, config.root, timeout)]
         for i, evaluated in zip(missed, fresh, strict=True):
             results[i] = evaluated
             images = sum(not item.pulled for item in evaluated)
