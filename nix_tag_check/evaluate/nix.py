@@ -506,6 +506,7 @@ class Job:
     env: Mapping[str, str] | None = None  # Nix's environment (None: this process's)
     elsewhere: tuple[tuple[str, Moved], ...] = ()  # the same file in other trees, evaluated
     # in the same process after every job's own target; their values are kept raw
+    probed: Group | None = None  # the images evaluated elsewhere (None: the group's)
 
 
 @dataclass(frozen=True)
@@ -540,6 +541,10 @@ class _Entry:
     @property
     def moved(self) -> Moved | None:
         return self.job.moved if self.where < 0 else self.job.elsewhere[self.where][1]
+
+    @property
+    def group(self) -> Group:
+        return self.job.group if self.where < 0 else self.job.probed or self.job.group
 
 
 def _batches(jobs: Sequence[Job]) -> list[list[int]]:
@@ -579,22 +584,26 @@ def _silent(text: str) -> Iterator[None]:
     yield
 
 
-def run(jobs: Sequence[Job], root: str, timeout: float,
-        progress: Progress | None = None) -> list[Outcome]:
-    """Evaluate the jobs in as few Nix processes as _batches allows; outcomes in job order."""
+def run(jobs: Sequence[Job], root: str, timeout: float, progress: Progress | None = None,
+        deadline: float | None = None) -> list[Outcome]:
+    """Evaluate the jobs in as few Nix processes as _batches allows; outcomes in job order.
+
+    `timeout` is --timeout's value (for messages); `deadline` (time.monotonic()), when given,
+    is what is left of it.
+    """
     if not jobs:
         return []  # every evaluation was cached
     from nix_tag_check.evaluate import (
         processes,  # threads and futures only when Nix must run: a cached run starts fast
     )
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout if deadline is None else deadline
     batches = _batches(jobs)
     entries = [_entries([jobs[n] for n in batch]) for batch in batches]
-    commands = [_command(jobs[batch[0]].group, [e.job.group.entry(e.target) for e in listed])
+    commands = [_command(jobs[batch[0]].group, [e.group.entry(e.target) for e in listed])
                 for batch, listed in zip(batches, entries, strict=True)]
     with (progress or _silent)(_saying(jobs, root)):
-        outputs = processes.run_all(commands, root, timeout,
+        outputs = processes.run_all(commands, root, max(0.0, deadline - time.monotonic()),
                                     [jobs[batch[0]].env for batch in batches])
     outcomes: dict[int, Outcome] = {}
     for batch, listed, (code, stdout, stderr) in zip(batches, entries, outputs, strict=True):
@@ -622,7 +631,7 @@ def _outcomes(listed: Sequence[_Entry], stdout: str, root: str) -> list[Outcome]
     own: dict[int, list[Evaluated]] = {}
     other: dict[int, list[list[Evaluated]]] = {}
     for entry, value in zip(listed, values, strict=True):
-        group = entry.job.group
+        group = entry.group
         if entry.where < 0:
             moved = entry.moved
             own[id(entry.job)] = _parse(group, _replaced(value, *moved) if moved else value, root)
@@ -666,7 +675,7 @@ def _fail(listed: Sequence[_Entry], stderr: str, root: str, deadline: float) -> 
     entry, text = _failed_entry(listed, stderr)
     job = entry.job
     if entry.where >= 0:
-        raise FailedElsewhere(job, entry.where, _explain(job.group, text, root))
+        raise FailedElsewhere(job, entry.where, _explain(entry.group, text, root))
     text += _traced_location(entry, text, root, deadline)
     hint = _not_tracked_hint(text, job.moved[1]) if job.moved else ""
     raise EvalError(_explain(job.group, text, root) + hint)
@@ -688,7 +697,7 @@ def _traced_location(entry: _Entry, stderr: str, root: str, deadline: float) -> 
     left = deadline - time.monotonic()
     if _located(stderr) or "--show-trace" not in stderr or left <= 0:
         return ""
-    group = entry.job.group
+    group = entry.group
     command = _command(group, [group.entry(entry.target)])
     traced = [command[0], "--show-trace", *command[1:]]
     [(code, _, trace)] = processes.run_all([traced], root, left, [entry.job.env])
