@@ -569,14 +569,18 @@ def _entries(batch: Sequence[Job]) -> list[_Entry]:
         _Entry(job, k) for job in batch for k in range(len(job.elsewhere))]
 
 
+def _files(jobs: Sequence[Job], root: str) -> str:
+    """`a.nix`, `a.nix, b.nix`, `a.nix, b.nix and 6 more`: the files of a Nix process."""
+    files = [_relative(job.group.target, root) for job in jobs]
+    more = f" and {len(files) - 2} more" if len(files) > 2 else ""
+    return ", ".join(files[:2]) + more
+
+
 def _saying(jobs: Sequence[Job], root: str) -> str:
     """`evaluating default.nix (3 images)...`: what the progress line says."""
-    files = [_relative(job.group.target, root) for job in jobs]
-    shown = files[0] if len(files) == 1 else (
-        ", ".join(files[:2]) + (f" and {len(files) - 2} more" if len(files) > 2 else ""))
     images = sum(len(job.group.images) for job in jobs)
     count = f" ({images} image{'s' if images != 1 else ''})" if images else ""
-    return f"evaluating {shown}{count}..."
+    return f"evaluating {_files(jobs, root)}{count}..."
 
 
 @contextlib.contextmanager
@@ -608,8 +612,7 @@ def run(jobs: Sequence[Job], root: str, timeout: float, progress: Progress | Non
     outcomes: dict[int, Outcome] = {}
     for batch, listed, (code, stdout, stderr) in zip(batches, entries, outputs, strict=True):
         if code is None:
-            files = _saying([jobs[n] for n in batch], root)[len("evaluating "):]
-            raise EvalError(f"{files.rsplit(' (', 1)[0].rstrip('.')}: evaluation took longer "
+            raise EvalError(f"{_files([jobs[n] for n in batch], root)}: evaluation took longer "
                             f"than {timeout:g}s (--timeout)")
         if code != 0:
             _fail(listed, _readable(listed, stderr), root, deadline)

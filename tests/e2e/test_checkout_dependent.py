@@ -9,12 +9,17 @@ content-addressed store paths wherever the checkout lies (the flake tests below 
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import git
-from nixtools import out_path_hash
+from conftest import ROOT, git
+from nixtools import alive, out_path_hash, pid_logging_nix
 
 from nix_tag_check.main import main
 
@@ -238,6 +243,34 @@ def test_no_mirror_is_left_behind(app: Path, capsys: pytest.CaptureFixture[str])
     _image(app, "src = ./.;")
     _error(capsys)
     assert list((app / ".git/nix-tag-check/elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_both_clones_evaluate_stops_nix_and_leaves_no_tree(
+    app: Path, tmp_path: Path, signum: int
+) -> None:
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    _image(app, f'src = ./src; r = builtins.readFile "{fifo}";')
+    log = tmp_path / "pids"
+    env = {**os.environ, "PATH": pid_logging_nix(tmp_path / "bin", log), "PYTHONPATH": str(ROOT)}
+    tool = subprocess.Popen([sys.executable, "-m", "nix_tag_check", "--print-expected",
+                             "--no-cache"], cwd=app, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    mirrors = app / ".git/nix-tag-check/elsewhere"
+    for _ in range(600):  # until Nix reads the FIFO in both trees (a bound, not an assertion)
+        if log.exists() and log.read_text().strip() and mirrors.exists() \
+                and any(mirrors.iterdir()):
+            break
+        time.sleep(0.1)
+    nix_pid = int(log.read_text().split()[0])
+    assert alive(nix_pid) and any(mirrors.iterdir())
+    tool.send_signal(signum)
+    _, err = tool.communicate()
+    assert (tool.returncode, err) == (128 + signum, "interrupted\n")
+    assert not alive(nix_pid)
+    assert list(mirrors.iterdir()) == []
+    assert list((app / ".git/nix-tag-check/trees").iterdir()) == []
 
 
 FLAKE = """\
