@@ -2,6 +2,7 @@
 
     python3 benchmarks/bench.py            # the full run (a few minutes)
     python3 benchmarks/bench.py --quick    # a smoke run
+    python3 benchmarks/bench.py --only shared-import   # section 9 alone
 
 Every figure is the median of several wall-clock runs of the real command line in a
 synthetic Git repository; only ratios taken within this one run are compared to goals.
@@ -326,6 +327,152 @@ def stand_in_rows(root: Path, work: int, repeat: int, files: int) -> list[str]:
             "| files | raw Nix s | tool s | ratio | verdict |", "|---|---|---|---|---|",
             f"| {files} | {raw:.3f} | {tool:.3f} | {tool / raw:.2f} | "
             f"{verdict(tool / raw, 1.3)} |"]
+
+
+SHARED_NIXPKGS = """\
+{{ }}:
+let
+  file = n: ./by-number + "/p${{toString n}}.nix";
+  self = builtins.listToAttrs (builtins.genList
+    (n: {{ name = "p${{toString n}}"; value = import (file n) self; }}) {files});
+  heavy = builtins.foldl' (a: i: a + builtins.stringLength (builtins.toString i)) 0
+    (builtins.genList (x: x) {work});
+  everything = builtins.foldl' (a: n: a + self."p${{toString n}}".v) 0
+    (builtins.genList (x: x) {files});
+in self // {{ inherit heavy everything; }}
+"""
+SHARED_SERVICE = """\
+let pkgs = import ../nix/pkgs.nix; in
+{{
+  image = derivation {{
+    name = "svc{i}"; system = "x86_64-linux"; builder = "/bin/sh"; src = ./src;
+    h = toString pkgs.heavy; e = toString pkgs.everything;
+  }} // {{ imageName = "registry.example.com/team/svc{i}"; }};
+}}
+"""
+
+
+def make_services(root: Path, services: int, work: int, files: int,
+                  opt_out: bool = False) -> tuple[Path, dict[str, str]]:
+    """`svcN/default.nix` each importing `nix/pkgs.nix`, which is `import <nixpkgs> { }`, with
+    a costly nixpkgs stand-in (files importing each other, and a shared genList) on NIX_PATH."""
+    pkgs = root / f"services-nixpkgs-{files}-{work}"
+    if not pkgs.exists():
+        (pkgs / "by-number").mkdir(parents=True)
+        (pkgs / "default.nix").write_text(SHARED_NIXPKGS.format(files=files, work=work))
+        for n in range(files):
+            (pkgs / f"by-number/p{n}.nix").write_text(PKG_FILE.format(n=n, half=n // 2))
+    repo = root / f"services-{services}{'-opted-out' if opt_out else ''}"
+    (repo / "nix").mkdir(parents=True)
+    (repo / "nix/pkgs.nix").write_text("import <nixpkgs> { }\n")
+    (repo / "deploy").mkdir()
+    config = ["images:"]
+    for i in range(services):
+        (repo / f"svc{i}/src").mkdir(parents=True)
+        (repo / f"svc{i}/src/main.go").write_text(f"package svc{i}\n")
+        (repo / f"svc{i}/default.nix").write_text(SHARED_SERVICE.format(i=i))
+        config += [f"  - name: registry.example.com/team/svc{i}", f"    nix: svc{i}",
+                   "    attr: image", *(["    checkout-dependent: true"] if opt_out else [])]
+        (repo / f"deploy/svc{i}.yaml").write_text(
+            MANIFEST.format(i=i, image=f"registry.example.com/team/svc{i}:stale"))
+    (repo / ".nix-tag-check.yaml").write_text("\n".join(config) + "\nfiles: [deploy/*.yaml]\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    commit_all(repo, "services")
+    return repo, {**os.environ, "NIX_PATH": f"nixpkgs={pkgs}"}
+
+
+def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall-clock seconds, CPU seconds and the peak resident MiB of the largest process of one
+    run (the kernel's account of the child and of the children it waited for)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    return (time.perf_counter() - started, usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024)
+
+
+def tune_services_work(root: Path, files: int, target: float) -> int:
+    """The shared work that makes one raw evaluation of 8 services cost `target` CPU seconds
+    (CPU, not wall-clock: on a loaded machine the wall clock would make the stand-in small)."""
+    work = 1_000_000
+    for attempt in range(5):
+        repo, env = make_services(root / f"tune-services{attempt}", 8, work, files)
+        expression = "[ " + " ".join(f"(import {repo}/svc{i}).image.outPath"
+                                     for i in range(8)) + " ]"
+        cpu = measured(["nix-instantiate", "--eval", "--strict", "--json", "-E", expression],
+                       repo, env)[1]
+        if abs(cpu - target) < 0.1 * target:
+            break
+        work = int(work * target / max(cpu, 0.01))
+    return work
+
+
+def shared_import_rows(root: Path, target: float, repeat: int, counts: tuple[int, ...],
+                       files: int) -> list[str]:
+    """Section 9: N service files sharing one costly import, evaluated uncached."""
+    work = tune_services_work(root, files, target)
+    out = ["", "## 11. Services sharing one import, uncached / one raw `nix-instantiate`", "",
+           "`svcN/default.nix` each `import ../nix/pkgs.nix`, which is `import <nixpkgs> { }`: "
+           f"a stand-in of {files} files importing each other and the shared genList on "
+           "`NIX_PATH`, which every image forces (it costs most of the evaluation, as "
+           "nixpkgs does). Raw Nix is one `nix-instantiate --eval --strict` of every image's "
+           "output path. The tool starts with an empty cache (key computed, Nix run, entries "
+           "stored): one Nix process for every file, each file also evaluated in another "
+           "clone (another path, folder name, .git; `nix/pkgs.nix` shared with it), since "
+           "`src = ./src` can see where it lies. `opted out` is the same with "
+           "`checkout-dependent: true` on every image (no second evaluation); `a process per "
+           "file` is raw Nix once per file, as many at once as there are cores (what the tool "
+           "did before; one run). Raw Nix, the tool and the opted-out tool take turns; "
+           f"medians. The shared work (genList of {work}) is tuned so that raw Nix costs "
+           f"{target} s of CPU. CPU is user and system time of the run and its children; "
+           "memory is the peak resident size of the largest process of a run. The tool runs "
+           "from compiled bytecode, as an installed package does (PYTHONDONTWRITEBYTECODE is "
+           "dropped for it, and a first run compiles).", "",
+           "| files N | raw s | tool s | ratio | verdict | raw CPU s | tool CPU s | ratio "
+           "| opted out CPU s | a process per file s | raw MiB | tool MiB | ratio | verdict |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    import concurrent.futures
+
+    for n in counts:
+        repo, env = make_services(root, n, work, files)
+        plain, _ = make_services(root, n, work, files, opt_out=True)
+        expression = "[ " + " ".join(f"(import {repo}/svc{i}).image.outPath"
+                                     for i in range(n)) + " ]"
+        raw_command = ["nix-instantiate", "--eval", "--strict", "--json", "-E", expression]
+        singles = [["nix-instantiate", "--eval", "--strict", "--json", "-A", "image.outPath",
+                    str(repo / f"svc{i}/default.nix")] for i in range(n)]
+
+        compiled = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+        def cold(where: Path, env: dict[str, str] = compiled) -> tuple[float, float, float]:
+            shutil.rmtree(where / ".git/nix-tag-check", ignore_errors=True)
+            return measured([*TOOL], where, env)
+
+        def one(command: list[str], repo: Path = repo, env: dict[str, str] = env) -> None:
+            subprocess.run(command, cwd=repo, env=env, capture_output=True, check=False)
+
+        def per_file(singles: list[list[str]] = singles) -> None:
+            with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                list(pool.map(one, singles))
+
+        raws, tools, opted = [], [], []
+        cold(plain)  # compiles the tool's bytecode
+        for _ in range(repeat):
+            raws.append(measured(raw_command, repo, env))
+            tools.append(cold(repo))
+            opted.append(cold(plain)[1])
+        each = median_seconds(per_file, 1)
+        raw_s, raw_cpu, raw_mib = (statistics.median(x) for x in zip(*raws, strict=True))
+        tool_s, tool_cpu, tool_mib = (statistics.median(x) for x in zip(*tools, strict=True))
+        out.append(f"| {n} | {raw_s:.3f} | {tool_s:.3f} | {tool_s / raw_s:.2f} | "
+                   f"{verdict(tool_s / raw_s, 1.3)} | {raw_cpu:.3f} | {tool_cpu:.3f} | "
+                   f"{tool_cpu / raw_cpu:.2f} | "
+                   f"{statistics.median(opted):.3f} | {each:.3f} | {raw_mib:.0f} | "
+                   f"{tool_mib:.0f} | {tool_mib / raw_mib:.2f} | "
+                   f"{verdict(tool_mib / raw_mib, 1.3)} |")
+    return out
 
 
 def raw_nix(repo: Path, images: int) -> list[str]:
@@ -819,7 +966,11 @@ def cache_rows(root: Path, work: int, repeat: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
+    parser.add_argument("--only", choices=["shared-import"],
+                        help="run one section only (with the tuning it needs)")
     args = parser.parse_args()
+    if args.only:
+        return only(args.only, args.quick)
     repeat = 1 if args.quick else 3
     image_counts = (1, 8) if args.quick else (1, 8, 32)
     manifest_counts = (10, 1000) if args.quick else (10, 1000, 10_000)
@@ -886,6 +1037,23 @@ def main() -> int:
         out += registry_section(root, work, repeat)
         out += cache_rows(root, work, repeat)
         out += private_tree_rows(root, repeat, 20_000 if args.quick else 100_000, 50)
+        out += shared_import_rows(root, 0.3 if args.quick else RAW_SECONDS, repeat, (8, 32),
+                                  1000 if args.quick else 5000)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("\n".join(out))
+    return 0
+
+
+def only(section: str, quick: bool) -> int:
+    """One section alone, e.g. `--only shared-import` (section 11)."""
+    root = Path(tempfile.mkdtemp(prefix="nix-tag-check-bench-"))
+    out = ["# nix-tag-check benchmark", "",
+           f"Produced by `python3 benchmarks/bench.py{' --quick' if quick else ''} --only "
+           f"{section}`.", "", *machine()]
+    try:
+        out += shared_import_rows(root, 0.3 if quick else RAW_SECONDS, 1 if quick else 5,
+                                  (8, 32), 1000 if quick else 5000)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))

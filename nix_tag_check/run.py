@@ -121,7 +121,8 @@ def _prepare(options: Options, out: Reporter) -> _Prepared:
     if options.mode.action != "print-expected":
         selection = select.select(config.root, options.files, config.files, config.exclude,
                                   config.path, tree)
-    evaluated = evaluation.expected(config, tree, options.timeout, options.use_cache, out.info)
+    evaluated = evaluation.expected(config, tree, options.timeout, options.use_cache, out.info,
+                                    out.progress)
     scan_file = _scan_cache_file(config, tree) if options.use_cache else None
     checker = check.Checker(evaluated, boundary, config.max_file_size, scan_file)
     return _Prepared(config, selection, evaluated, checker)

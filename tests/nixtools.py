@@ -60,3 +60,22 @@ def traces_builtin_calls() -> bool:
     innermost frame: from Nix 2.14 (NixOS/nix#6204; in 2.13.0 too, reverted in 2.13.1). Before,
     the innermost frame of `name = throw "...";` is the attribute's."""
     return nix_version() >= (2, 14) or nix_version() == (2, 13, 0)
+
+
+def pid_logging_nix(bin_dir: Path, log: Path) -> str:
+    """A PATH whose nix-instantiate writes its process id, then becomes the real one."""
+    bin_dir.mkdir()
+    real = subprocess.run(["which", "nix-instantiate"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    wrapper = bin_dir / "nix-instantiate"
+    wrapper.write_text(f'#!/bin/sh\necho $$ >> "{log}"\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False

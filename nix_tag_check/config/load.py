@@ -25,7 +25,8 @@ TAG_SOURCES = ("auto", "outPath", "imageTag")
 _TOP_KEYS = {"system", "images", "files", "exclude", "max-file-size", "insecure-registries",
              "sources"}
 SOURCES = ("tracked", "worktree")
-_IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args", "required"}
+_IMAGE_KEYS = {"name", "nix", "attr", "flake", "tag", "system", "args", "required",
+               "checkout-dependent"}
 _SYSTEM_RE = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
 
 
@@ -43,6 +44,7 @@ class ImageSpec:
     flake: str | None = None  # flake reference without fragment, relative paths made absolute
     args: tuple[tuple[str, str], ...] = ()
     required: bool = True  # an image no checked file references is an error
+    checkout_dependent: bool = False  # its tag may depend on where the checkout lies: accepted
     line: int = 0  # 1-based line of the image in the config file; 0 without one
 
 
@@ -181,11 +183,11 @@ def _system(path: str, node: yt.Node) -> str:
     return value
 
 
-def _required(path: str, node: yt.Node) -> bool:
+def _boolean(path: str, node: yt.Node, key: str) -> bool:
     node = yt.resolve(node)
     value = node.value if isinstance(node, yt.Scalar) and not node.style else ""
     if value not in ("true", "True", "TRUE", "false", "False", "FALSE"):
-        raise _error(path, node, "required must be true or false")
+        raise _error(path, node, f"{key} must be true or false")
     return value.lower() == "true"
 
 
@@ -203,7 +205,9 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
         raise _error(path, keys["tag"], f"tag must be one of {', '.join(TAG_SOURCES)}")
     if "system" in keys:
         system = _system(path, keys["system"])
-    required = _required(path, keys["required"]) if "required" in keys else True
+    required = _boolean(path, keys["required"], "required") if "required" in keys else True
+    dependent = "checkout-dependent" in keys and _boolean(path, keys["checkout-dependent"],
+                                                          "checkout-dependent")
     line = node.line + 1
     if ("nix" in keys) == ("flake" in keys):
         raise _error(path, node, f"image {name}: give exactly one of 'nix' and 'flake'")
@@ -218,7 +222,7 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
             raise _error(path, keys["flake"], str(exc)) from None
         _check_flake_dir(flake, path, keys["flake"])
         return ImageSpec(name, repository, tag, system, attr, ref, flake=flake,
-                         required=required, line=line)
+                         required=required, checkout_dependent=dependent, line=line)
     nix = _string(path, keys["nix"], "nix")
     nix_path = os.path.normpath(os.path.join(root, nix))
     if os.path.isdir(nix_path):
@@ -240,7 +244,7 @@ def _image(path: str, root: str, node: yt.Node, system: str) -> ImageSpec:
         )
     source = nix + (f"#{attr_text}" if attr_text else "")
     return ImageSpec(name, repository, tag, system, attr, source, nix=nix_path, args=args,
-                     required=required, line=line)
+                     required=required, checkout_dependent=dependent, line=line)
 
 
 def _arg_value(path: str, node: yt.Node) -> str:

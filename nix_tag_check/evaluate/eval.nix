@@ -3,24 +3,34 @@
 # config file, a manifest or the command line is data here, never Nix source.
 #
 # request = {
-#   file = "/abs/default.nix";    # or flake = "/abs/dir" (or any flake reference)
 #   system = "x86_64-linux";
-#   args = { name = "value"; };    # --argstr-like arguments for a file that is a function
-#   images = [ { name = "..."; attr = [ "a" "b" ]; tag = "auto"; } ];
-#   discover = false;              # true: find every derivation with an imageName
+#   files = [ {                       # evaluated in turn, in this one Nix process, so
+#                                     # what they import in common is evaluated once
+#     file = "/abs/default.nix";      # or flake = "git+file:///abs/dir" (any flake reference)
+#     args = { name = "value"; };     # --argstr-like arguments for a file that is a function
+#     images = [ { name = "..."; attr = [ "a" "b" ]; tag = "auto"; } ];
+#     discover = false;               # true: find every derivation with an imageName
+#   } ];
 # }
+# result: one list per entry of `files`, in order. Before each entry, and before each image,
+# a trace line says which one is evaluated, so that an error names its file and image.
 { request }:
 let
   req = builtins.fromJSON request;
-  isFlake = req ? flake;
 
-  # A file that evaluates to a function is called as nix-instantiate would: with the
-  # arguments it names, defaults for the others.
-  top =
-    if isFlake then builtins.getFlake req.flake
-    else
-      let v = import req.file;
-      in if builtins.isFunction v then v (builtins.intersectAttrs (builtins.functionArgs v) req.args) else v;
+  isDerivation = v: builtins.isAttrs v && (v.type or null) == "derivation";
+
+  describe = tag: v:
+    { path = v.outPath; }  # not "outPath": toJSON would print the set as that string
+    // (if tag != "outPath" && v ? imageTag then { imageTag = v.imageTag; } else { })
+    // (if tag == "outPath" then pushedTag v else { })
+    // (if v ? imageName then { imageName = v.imageName; } else { });
+
+  # `tag: outPath` on an image tagged otherwise (buildLayeredImage: another hash): the
+  # tag it is pushed under, for a warning; nothing when it cannot be known.
+  pushedTag = v:
+    let t = builtins.tryEval (v.imageTag or null);
+    in if t.success && builtins.isString t.value then { otherTag = t.value; } else { };
 
   # Attribute lookup that reports a missing name as data instead of aborting.
   lookup = value: path:
@@ -37,39 +47,6 @@ let
       { inherit value; at = ""; }
       path;
 
-  # Flake fragments resolve as `nix build .#x` resolves them, for the target system.
-  candidates = attr:
-    if isFlake then [ ([ "packages" req.system ] ++ attr) ([ "legacyPackages" req.system ] ++ attr) attr ]
-    else [ attr ];
-
-  find = attr:
-    let
-      tries = map (lookup top) (candidates attr);
-      hits = builtins.filter (r: !(r ? error)) tries;
-    in if hits != [ ] then builtins.head hits else builtins.head tries;
-
-  isDerivation = v: builtins.isAttrs v && (v.type or null) == "derivation";
-
-  describe = tag: v:
-    { path = v.outPath; }  # not "outPath": toJSON would print the set as that string
-    // (if tag != "outPath" && v ? imageTag then { imageTag = v.imageTag; } else { })
-    // (if tag == "outPath" then pushedTag v else { })
-    // (if v ? imageName then { imageName = v.imageName; } else { });
-
-  # `tag: outPath` on an image tagged otherwise (buildLayeredImage: another hash): the
-  # tag it is pushed under, for a warning; nothing when it cannot be known.
-  pushedTag = v:
-    let t = builtins.tryEval (v.imageTag or null);
-    in if t.success && builtins.isString t.value then { otherTag = t.value; } else { };
-
-  evalImage = image:
-    builtins.trace "nix-tag-check-image: ${image.name}" (
-      let found = find image.attr;
-      in
-      if found ? error then removeAttrs found [ "value" "at" ]
-      else if !(isDerivation found.value) then { error = "'${if found.at == "" then "<top>" else found.at}' is not a derivation"; }
-      else describe image.tag found.value);
-
   # Discovery: derivations with an imageName, at the top or one level into sets that
   # ask for it (recurseForDerivations), as nix-env does. A pulled image (a fixed-output
   # derivation: dockerTools.pullImage) is fetched, not built from the repository: listed
@@ -80,7 +57,7 @@ let
   asksForRecursion = v: builtins.isAttrs v && !(isDerivation v) && (v.recurseForDerivations or false);
   nothing = { found = [ ]; failed = [ ]; };
 
-  entry = path: v:
+  listed = path: v:
     if (v.outputHash or null) != null then { attr = path; imageName = v.imageName; pulled = true; }
     else { attr = path; } // describe "auto" v;
 
@@ -91,7 +68,7 @@ let
       failed = { found = [ ]; failed = [ { inherit path; value = v; } ]; };
     in
     if !image.success then failed
-    else if image.value then { found = [ (entry path v) ]; failed = [ ]; }
+    else if image.value then { found = [ (listed path v) ]; failed = [ ]; }
     else if builtins.length path > 1 then nothing
     else if !nested.success then failed
     else if nested.value then discoverIn path v
@@ -104,23 +81,58 @@ let
       failed = builtins.concatLists (map (r: r.failed) each);
     };
 
-  examined =
+  evalEntry = entry:
     let
-      root = if isFlake then (top.packages or { }).${req.system} or { } else top;
-    in
-    if isDerivation root then (if root ? imageName then { found = [ (entry [ ] root) ]; failed = [ ]; } else nothing)
-    else if builtins.isAttrs root then discoverIn [ ] root
-    else nothing;
+      isFlake = entry ? flake;
 
-  discovered =
-    if examined.failed == [ ] then examined.found
-    else
-      let first = builtins.head examined.failed;
-      in builtins.trace "nix-tag-check-discovery-failed: ${builtins.toJSON (map (f: f.path) examined.failed)}"
-        (builtins.seq (isImage first.value) (builtins.seq (asksForRecursion first.value)
-          # Forcing it again failed once, inside tryEval: unreachable, unless Nix changes.
-          [ { error = "attribute '${builtins.concatStringsSep "." first.path}' could not be evaluated"; } ]));
+      # A file that evaluates to a function is called as nix-instantiate would: with the
+      # arguments it names, defaults for the others.
+      top =
+        if isFlake then builtins.getFlake entry.flake
+        else
+          let v = import entry.file;
+          in if builtins.isFunction v then v (builtins.intersectAttrs (builtins.functionArgs v) entry.args) else v;
+
+      # Flake fragments resolve as `nix build .#x` resolves them, for the target system.
+      candidates = attr:
+        if isFlake then [ ([ "packages" req.system ] ++ attr) ([ "legacyPackages" req.system ] ++ attr) attr ]
+        else [ attr ];
+
+      find = attr:
+        let
+          tries = map (lookup top) (candidates attr);
+          hits = builtins.filter (r: !(r ? error)) tries;
+        in if hits != [ ] then builtins.head hits else builtins.head tries;
+
+      evalImage = image:
+        builtins.trace "nix-tag-check-image: ${image.name}" (
+          let found = find image.attr;
+          in
+          if found ? error then removeAttrs found [ "value" "at" ]
+          else if !(isDerivation found.value) then { error = "'${if found.at == "" then "<top>" else found.at}' is not a derivation"; }
+          else describe image.tag found.value);
+
+      examined =
+        let
+          root = if isFlake then (top.packages or { }).${req.system} or { } else top;
+        in
+        if isDerivation root then (if root ? imageName then { found = [ (listed [ ] root) ]; failed = [ ]; } else nothing)
+        else if builtins.isAttrs root then discoverIn [ ] root
+        else nothing;
+
+      discovered =
+        if examined.failed == [ ] then examined.found
+        else
+          let first = builtins.head examined.failed;
+          in builtins.trace "nix-tag-check-discovery-failed: ${builtins.toJSON (map (f: f.path) examined.failed)}"
+            (builtins.seq (isImage first.value) (builtins.seq (asksForRecursion first.value)
+              # Forcing it again failed once, inside tryEval: unreachable, unless Nix changes.
+              [ { error = "attribute '${builtins.concatStringsSep "." first.path}' could not be evaluated"; } ]));
+    in
+    if entry.discover or false then discovered else map evalImage entry.images;
 in
 {
-  result = if req.discover or false then discovered else map evalImage req.images;
+  result = builtins.genList
+    (i: builtins.trace "nix-tag-check-file: ${toString i}" (evalEntry (builtins.elemAt req.files i)))
+    (builtins.length req.files);
 }

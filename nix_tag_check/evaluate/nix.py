@@ -1,7 +1,9 @@
-"""Run Nix to learn each image's output path, one process per Nix file or flake, never a build."""
+"""Run Nix to learn each image's output path, never a build: one process for every classic
+file (of one system and environment), one per flake."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -9,9 +11,10 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from nix_tag_check.config.load import Config, ImageSpec
 from nix_tag_check.config.reference import ReferenceError, is_nix_hash, parse_repository
@@ -30,6 +33,7 @@ _DAEMON_DENIED_RE = re.compile(r"getting status of '?/\S*daemon-socket/socket'?:
 _DAEMON_DOWN_RE = re.compile(
     r"cannot connect to (?:daemon|socket) at '?/\S*daemon-socket/socket'?"
     r"|'?/nix/var/nix/\S*'?[^\n]*: (?:Operation not permitted|Permission denied)")
+_FILE_TRACE_RE = re.compile(r"^trace: nix-tag-check-file: (\d+)\n", re.MULTILINE)
 _LOCATION_RE = re.compile(r"^\s*at (/[^:\n]+):(\d+):(\d+):", re.MULTILINE)
 _IFD_RE = re.compile(
     r"path '(/nix/store/[^']+\.drv)' is not valid|cannot build '(/nix/store/[^']+\.drv)"
@@ -162,17 +166,17 @@ class Group:
     def system(self) -> str:
         return self.key.system
 
-    def request(self, target: str) -> dict[str, object]:
-        """eval.nix's argument; `target` is where the file is evaluated (maybe a copy)."""
-        request: dict[str, object] = {"system": self.system, "discover": self.discover}
+    def entry(self, target: str) -> dict[str, object]:
+        """One entry of eval.nix's `files`; `target` is where it is evaluated (maybe a copy)."""
+        entry: dict[str, object] = {"discover": self.discover}
         if self.is_flake:
-            request["flake"] = flake_url(target)
+            entry["flake"] = flake_url(target)
         else:
-            request["file"] = target
-            request["args"] = dict(self.key.args)
-        request["images"] = [{"name": i.name, "attr": list(i.attr), "tag": i.tag}
-                             for i in self.images]
-        return request
+            entry["file"] = target
+            entry["args"] = dict(self.key.args)
+        entry["images"] = [{"name": i.name, "attr": list(i.attr), "tag": i.tag}
+                           for i in self.images]
+        return entry
 
 
 def groups(config: Config) -> list[Group]:
@@ -190,9 +194,10 @@ def groups(config: Config) -> list[Group]:
     return [Group(key, tuple(images)) for key, images in grouped.items()]
 
 
-def _command(group: Group, target: str) -> list[str]:
-    common = [*_common_options(group.system), "--argstr", "request",
-              json.dumps(group.request(target))]
+def _command(group: Group, entries: Sequence[dict[str, object]]) -> list[str]:
+    """One Nix process for `entries` (eval.nix's `files`), all for `group`'s kind and system."""
+    request = {"system": group.system, "files": list(entries)}
+    common = [*_common_options(group.system), "--argstr", "request", json.dumps(request)]
     if group.is_flake:
         nix = shutil.which("nix")
         if nix is None:
@@ -383,11 +388,10 @@ def _tag(spec: ImageSpec, result: dict[str, object]) -> Evaluated:
     return Evaluated(spec, base[:32], out_path, image_tag=other)
 
 
-def _parse(group: Group, stdout: str, root: str) -> list[Evaluated]:
-    try:
-        results = json.loads(stdout)
-    except ValueError:
-        raise EvalError(f"{group.target}: Nix printed something that is not JSON") from None
+def _parse(group: Group, results: object, root: str) -> list[Evaluated]:
+    """An entry's values (eval.nix's result for it) as Evaluated, in the group's order."""
+    if not isinstance(results, list):
+        raise EvalError(f"{group.target}: Nix printed something that is not our result")
     if group.discover:
         return [_discovered(group, item, root) for item in results]
     evaluated = []
@@ -488,58 +492,205 @@ def _one_per_repository(found: list[Evaluated], group: Group, config: Config,
     return list(kept.values())
 
 
+Moved = tuple[str, str]  # (a tree's root, the repository root it stands for)
+Progress = Callable[[str], AbstractContextManager[object]]
+
+
 @dataclass(frozen=True)
 class Job:
+    """One group's evaluation: where Nix reads its file, and where else (checkout.py)."""
+
     group: Group
     target: str  # where Nix evaluates the file: a private copy, or the file itself
-    moved: tuple[str, str] | None = None  # (copy root, repository root), for messages
+    moved: Moved | None = None  # the copy's root and the repository's, for messages
     env: Mapping[str, str] | None = None  # Nix's environment (None: this process's)
+    elsewhere: tuple[tuple[str, Moved], ...] = ()  # the same file in other trees, evaluated
+    # in the same process after every job's own target; their values are kept raw
+    probed: Group | None = None  # the images evaluated elsewhere (None: the group's)
 
 
-def run(jobs: Sequence[Job], root: str, timeout: float) -> list[list[Evaluated]]:
-    """Evaluate each job in its own Nix process, several at once; results in job order."""
+@dataclass(frozen=True)
+class Outcome:
+    """A job's images, and what the same file gives in each of its other trees."""
+
+    evaluated: list[Evaluated]
+    elsewhere: tuple[list[Evaluated], ...] = ()  # parallel to Job.elsewhere
+
+
+class FailedElsewhere(Exception):
+    """Nix fails on a job's file in another tree only: where it lies, it evaluates."""
+
+    def __init__(self, job: Job, where: int, message: str) -> None:
+        super().__init__(message)
+        self.job = job
+        self.where = where  # index into job.elsewhere
+        self.message = message  # Nix's error, placed as _explain places it
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry of eval.nix's `files`: a job's file where it lies (where -1) or elsewhere."""
+
+    job: Job
+    where: int = -1
+
+    @property
+    def target(self) -> str:
+        return self.job.target if self.where < 0 else self.job.elsewhere[self.where][0]
+
+    @property
+    def moved(self) -> Moved | None:
+        return self.job.moved if self.where < 0 else self.job.elsewhere[self.where][1]
+
+    @property
+    def group(self) -> Group:
+        return self.job.group if self.where < 0 else self.job.probed or self.job.group
+
+
+def _batches(jobs: Sequence[Job]) -> list[list[int]]:
+    """Which jobs share a Nix process: every classic file of one system and one environment,
+    so that what they import in common is evaluated once; each flake alone.
+
+    One environment per process, the one each of its files gets alone (environment.py), so
+    no file's code can read a variable only another file's code names, and a file's result
+    is the same whichever other files are stale.
+    """
+    batches: dict[object, list[int]] = {}
+    for n, job in enumerate(jobs):
+        env = None if job.env is None else tuple(sorted(job.env.items()))
+        key = ("flake", n) if job.group.is_flake else ("file", job.group.system, env)
+        batches.setdefault(key, []).append(n)
+    return list(batches.values())
+
+
+def _entries(batch: Sequence[Job]) -> list[_Entry]:
+    """Every job where it lies first: its own error is found before any other tree costs."""
+    return [_Entry(job) for job in batch] + [
+        _Entry(job, k) for job in batch for k in range(len(job.elsewhere))]
+
+
+def _files(jobs: Sequence[Job], root: str) -> str:
+    """`a.nix`, `a.nix, b.nix`, `a.nix, b.nix and 6 more`: the files of a Nix process."""
+    files = [_relative(job.group.target, root) for job in jobs]
+    more = f" and {len(files) - 2} more" if len(files) > 2 else ""
+    return ", ".join(files[:2]) + more
+
+
+def _saying(jobs: Sequence[Job], root: str) -> str:
+    """`evaluating default.nix (3 images)...`: what the progress line says."""
+    images = sum(len(job.group.images) for job in jobs)
+    count = f" ({images} image{'s' if images != 1 else ''})" if images else ""
+    return f"evaluating {_files(jobs, root)}{count}..."
+
+
+@contextlib.contextmanager
+def _silent(text: str) -> Iterator[None]:
+    yield
+
+
+def run(jobs: Sequence[Job], root: str, timeout: float, progress: Progress | None = None,
+        deadline: float | None = None) -> list[Outcome]:
+    """Evaluate the jobs in as few Nix processes as _batches allows; outcomes in job order.
+
+    `timeout` is --timeout's value (for messages); `deadline` (time.monotonic()), when given,
+    is what is left of it.
+    """
     if not jobs:
         return []  # every evaluation was cached
     from nix_tag_check.evaluate import (
         processes,  # threads and futures only when Nix must run: a cached run starts fast
     )
 
-    deadline = time.monotonic() + timeout
-    commands = [_command(job.group, job.target) for job in jobs]
-    outputs = processes.run_all(commands, root, timeout, [job.env for job in jobs])
-    results = []
-    for job, command, (code, stdout, stderr) in zip(jobs, commands, outputs, strict=True):
+    deadline = time.monotonic() + timeout if deadline is None else deadline
+    batches = _batches(jobs)
+    entries = [_entries([jobs[n] for n in batch]) for batch in batches]
+    commands = [_command(jobs[batch[0]].group, [e.group.entry(e.target) for e in listed])
+                for batch, listed in zip(batches, entries, strict=True)]
+    with (progress or _silent)(_saying(jobs, root)):
+        outputs = processes.run_all(commands, root, max(0.0, deadline - time.monotonic()),
+                                    [jobs[batch[0]].env for batch in batches])
+    outcomes: dict[int, Outcome] = {}
+    for batch, listed, (code, stdout, stderr) in zip(batches, entries, outputs, strict=True):
         if code is None:
-            raise EvalError(f"{_relative(job.group.target, root)}: evaluation took longer than "
-                            f"{timeout:g}s (--timeout)")
-        stdout, stderr = _readable(job, stdout, stderr)
+            raise EvalError(f"{_files([jobs[n] for n in batch], root)}: evaluation took longer "
+                            f"than {timeout:g}s (--timeout)")
         if code != 0:
-            stderr += _traced_location(job, command, stderr, root, deadline)
-            hint = _not_tracked_hint(stderr, job.moved[1]) if job.moved else ""
-            raise EvalError(_explain(job.group, stderr, root) + hint)
-        results.append(_parse(job.group, stdout, root))
-    return results
+            _fail(listed, _readable(listed, stderr), root, deadline)
+        outcomes.update(zip(batch, _outcomes(listed, stdout, root), strict=True))
+    return [outcomes[n] for n in range(len(jobs))]
 
 
-def _readable(job: Job, stdout: str, stderr: str) -> tuple[str, str]:
-    """Nix's output with the repository's paths for those of a private copy or the store."""
-    if job.moved is not None:
-        copy, real = job.moved
-        stderr = stderr.replace(copy, real)
-        stdout = stdout.replace(json.dumps(copy)[1:-1], json.dumps(real)[1:-1])
-    if job.group.is_flake:
-        stderr = _unstored(stderr, job.group.target)
-    return stdout, stderr
+def _outcomes(listed: Sequence[_Entry], stdout: str, root: str) -> list[Outcome]:
+    """Each job's images where it lies (paths of a copy shown as the repository's), and
+    elsewhere (raw: a value that names its tree must differ from the one where it lies)."""
+    try:
+        values = json.loads(stdout)
+    except ValueError:
+        raise EvalError(f"{listed[0].job.group.target}: Nix printed something that is not "
+                        "JSON") from None
+    if not isinstance(values, list) or len(values) != len(listed):
+        raise EvalError(f"{listed[0].job.group.target}: Nix printed something that is not "
+                        "our result")
+    own: dict[int, list[Evaluated]] = {}
+    other: dict[int, list[list[Evaluated]]] = {}
+    for entry, value in zip(listed, values, strict=True):
+        group = entry.group
+        if entry.where < 0:
+            moved = entry.moved
+            own[id(entry.job)] = _parse(group, _replaced(value, *moved) if moved else value, root)
+            continue
+        try:
+            other.setdefault(id(entry.job), []).append(_parse(group, value, root))
+        except EvalError as exc:
+            raise FailedElsewhere(entry.job, entry.where, exc.message) from None
+    return [Outcome(own[id(e.job)], tuple(other.get(id(e.job), [])))
+            for e in listed if e.where < 0]
+
+
+def _replaced(value: object, old: str, new: str) -> object:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_replaced(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _replaced(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _readable(listed: Sequence[_Entry], stderr: str) -> str:
+    """Nix's messages with the repository's paths for those of its copies or of the store."""
+    pairs = {entry.moved for entry in listed if entry.moved is not None}
+    for old, new in sorted(pairs, key=lambda pair: -len(pair[0])):  # a longer root first
+        stderr = stderr.replace(old, new)
+    group = listed[0].job.group
+    return _unstored(stderr, group.target) if group.is_flake else stderr
+
+
+def _failed_entry(listed: Sequence[_Entry], stderr: str) -> tuple[_Entry, str]:
+    """The entry Nix was evaluating when it failed (its last trace), and its messages."""
+    marks = list(_FILE_TRACE_RE.finditer(stderr))
+    if not marks or int(marks[-1][1]) >= len(listed):
+        return listed[0], stderr
+    return listed[int(marks[-1][1])], stderr[marks[-1].end():]
+
+
+def _fail(listed: Sequence[_Entry], stderr: str, root: str, deadline: float) -> NoReturn:
+    entry, text = _failed_entry(listed, stderr)
+    job = entry.job
+    if entry.where >= 0:
+        raise FailedElsewhere(job, entry.where, _explain(entry.group, text, root))
+    text += _traced_location(entry, text, root, deadline)
+    hint = _not_tracked_hint(text, job.moved[1]) if job.moved else ""
+    raise EvalError(_explain(job.group, text, root) + hint)
 
 
 def _located(stderr: str) -> list[re.Match[str]]:
     return [m for m in _LOCATION_RE.finditer(stderr) if "nix_tag_check" not in m[1]]
 
 
-def _traced_location(job: Job, command: list[str], stderr: str, root: str,
-                     deadline: float) -> str:
+def _traced_location(entry: _Entry, stderr: str, root: str, deadline: float) -> str:
     """Where the error is, when Nix would say it only with --show-trace (`throw`, `abort`
-    in Nix 2.8): one more run of the failed command, within the time --timeout left.
+    in Nix 2.8): the failed file alone once more, within the time --timeout left.
 
     The place kept is the one nearest Nix's message: the innermost frame, whichever order
     this Nix version prints its trace in. Returned as an `at FILE:LINE:COL:` line to append.
@@ -549,11 +700,13 @@ def _traced_location(job: Job, command: list[str], stderr: str, root: str,
     left = deadline - time.monotonic()
     if _located(stderr) or "--show-trace" not in stderr or left <= 0:
         return ""
+    group = entry.group
+    command = _command(group, [group.entry(entry.target)])
     traced = [command[0], "--show-trace", *command[1:]]
-    [(code, stdout, trace)] = processes.run_all([traced], root, left, [job.env])
+    [(code, _, trace)] = processes.run_all([traced], root, left, [entry.job.env])
     if code is None:
         return ""
-    trace = _readable(job, stdout, trace)[1]
+    trace = _readable([entry], trace)
     errors = [m.start() for m in re.finditer(r"^\s*error:", trace, re.MULTILINE)]
     places = _located(trace)
     if not errors or not places:

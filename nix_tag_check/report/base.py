@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -108,6 +109,20 @@ class Reporter:
     def info(self, message: str) -> None:
         if self.mode.verbose:
             print(message, file=self.err)
+
+    @contextlib.contextmanager
+    def progress(self, text: str) -> Iterator[None]:
+        """While Nix runs: -v says `text` before it starts; otherwise a terminal shows it once
+        the evaluation has lasted a second, until it ends (report/progress.py)."""
+        from nix_tag_check.report import progress  # only when Nix runs
+
+        if self.mode.verbose:
+            self.info(text)
+        if self.mode.quiet or self.mode.verbose or not progress.is_terminal(self.err):
+            yield
+            return
+        with progress.line(self.err, text):
+            yield
 
     def images(self, evaluated: Sequence[Evaluated]) -> None:
         """The expected tags, once known (nothing by default; a CI summary lists them)."""

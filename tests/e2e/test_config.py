@@ -146,7 +146,8 @@ def test_config_error_is_a_github_annotation_on_its_line(
     assert main(["--format", "github"]) == 2
     assert capsys.readouterr().out == (
         "::error file=.nix-tag-check.yaml,line=5::.nix-tag-check.yaml:5: unknown key 'colour' "
-        "in an image (known: args, attr, flake, name, nix, required, system, tag)\n"
+        "in an image (known: args, attr, checkout-dependent, flake, name, nix, required, system, "
+        "tag)\n"
     )
 
 

@@ -137,7 +137,10 @@ def test_an_evaluation_leaves_every_repository_file_as_it_was(shapes: Path, shap
 def test_a_tag_that_embeds_its_path_is_the_same_on_every_run(
     shapes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """For an image that accepts a checkout-dependent tag: the private tree's path is fixed."""
     _make(shapes, "p = toString ./src;")
+    config = shapes / ".nix-tag-check.yaml"
+    config.write_text(config.read_text() + "    checkout-dependent: true\n")
     tags = set()
     for _ in range(2):
         assert main(["--print-expected", "--no-cache"]) == 0
@@ -150,6 +153,9 @@ def _gated(repo: Path, tmp_path: Path, body: str = "src = ./src;") -> Path:
     gate = tmp_path / "gate"
     os.mkfifo(gate)
     _make(repo, f"{body} gate = builtins.readFile {gate};")
+    config = repo / ".nix-tag-check.yaml"  # one evaluation: no second clone reads the FIFO
+    config.write_text(config.read_text() + "    checkout-dependent: true\n")
+    git(repo, "commit", "-qam", "one evaluation")
     return gate
 
 

@@ -97,6 +97,7 @@ def test_every_shipped_config_loads_and_validates(path: Path) -> None:
     ("images:\n  - name: registry.example.com/team/hello\n", "exactly one of 'nix' and 'flake'"),
     (f"{IMAGE}    tag: latest\n", "tag must be one of"),
     (f"{IMAGE}    required: maybe\n", "required must be true or false"),
+    (f"{IMAGE}    checkout-dependent: 'yes'\n", "checkout-dependent must be true or false"),
     (f"system: linux\n{IMAGE}", "is not like 'x86_64-linux'"),
     (f"sources: everything\n{IMAGE}", "sources must be one of"),
     ("images: []\n", "non-empty list"),
@@ -115,6 +116,7 @@ def test_a_config_with_every_key_validates(tmp_path: Path) -> None:
         "max-file-size: 1048576\ninsecure-registries: [localhost:5000]\nsources: worktree\n"
         f"{IMAGE}    attr: images.hello\n    args: {{version: '1', debug: true}}\n"
         "    tag: imageTag\n    system: x86_64-linux\n    required: false\n"
+        "    checkout-dependent: true\n"
         "  - name: ghcr.io/acme/api\n    flake: .#api\n"
     )
     cfg.load(_write(tmp_path, text))

@@ -16,31 +16,13 @@ from pathlib import Path
 
 import pytest
 from conftest import git
+from nixtools import alive, pid_logging_nix
 
 from nix_tag_check.main import main
 
 HELLO = "registry.example.com/team/hello"
 SLOW = ("{ image = builtins.foldl' (a: b: a + b) 0 "
         "(builtins.genList (x: x) 100000000); }")
-
-
-def _pid_logging_nix(bin_dir: Path, log: Path) -> str:
-    """A PATH whose nix-instantiate writes its process id, then becomes the real one."""
-    bin_dir.mkdir()
-    real = subprocess.run(["which", "nix-instantiate"], check=True, capture_output=True,
-                          text=True).stdout.strip()
-    wrapper = bin_dir / "nix-instantiate"
-    wrapper.write_text(f'#!/bin/sh\necho $$ >> "{log}"\nexec {real} "$@"\n')
-    wrapper.chmod(0o755)
-    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture
@@ -55,7 +37,7 @@ def test_a_signal_stops_nix_and_prints_no_traceback(
     slow_repo: Path, tmp_path: Path, signum: int
 ) -> None:
     log = tmp_path / "pids"
-    env = {**os.environ, "PATH": _pid_logging_nix(tmp_path / "bin", log)}
+    env = {**os.environ, "PATH": pid_logging_nix(tmp_path / "bin", log)}
     tool = subprocess.Popen(
         [sys.executable, "-m", "nix_tag_check", "--print-expected", "--no-cache",
          "--image", f"{HELLO}=slow.nix#image"],
@@ -65,13 +47,13 @@ def test_a_signal_stops_nix_and_prints_no_traceback(
             break
         time.sleep(0.1)
     nix_pid = int(log.read_text().split()[0])
-    assert _alive(nix_pid)
+    assert alive(nix_pid)
     tool.send_signal(signum)
     _, err = tool.communicate()
     assert tool.returncode == 128 + signum
     assert "Traceback" not in err
     assert err == "interrupted\n"
-    assert not _alive(nix_pid)
+    assert not alive(nix_pid)
 
 
 def test_timeout_leaves_no_nix_process(
@@ -79,11 +61,11 @@ def test_timeout_leaves_no_nix_process(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log = tmp_path / "pids"
-    monkeypatch.setenv("PATH", _pid_logging_nix(tmp_path / "bin", log))
+    monkeypatch.setenv("PATH", pid_logging_nix(tmp_path / "bin", log))
     assert main(["--print-expected", "--timeout", "1", "--image",
                  f"{HELLO}=slow.nix#image"]) == 2
     assert "evaluation took longer than 1s (--timeout)" in capsys.readouterr().err
-    assert not _alive(int(log.read_text().split()[0]))
+    assert not alive(int(log.read_text().split()[0]))
 
 
 def test_at_most_one_process_per_core(tmp_path: Path) -> None:
