@@ -29,6 +29,9 @@ D = "sha256:" + "0123456789abcdef" * 4
      "a:\n  image: &i ghcr.io/acme/api:a2\nb: {image: *i}\n"),
     ("image: registry.example.com/team/hello:1\n", "image: registry.example.com/team/hello:h2\n"),
     ('{"image": "ghcr.io/acme/api:old"}', '{"image": "ghcr.io/acme/api:a2"}'),
+    # a block scalar of one line: nothing is folded, the line is the value
+    ("image: >-\n  ghcr.io/acme/api:old\n", "image: >-\n  ghcr.io/acme/api:a2\n"),
+    ("image: |-\n  ghcr.io/acme/api:old\n", "image: |-\n  ghcr.io/acme/api:a2\n"),
 ))
 def test_fixes(source: str, fixed: str) -> None:
     assert fix_text(source, EXPECTED) == fixed
