@@ -33,10 +33,16 @@ class Analysis:
     findings: list[scan.Finding] = field(default_factory=list)
     roots: list[yt.Node] = field(default_factory=list)
     error: LocatedError | None = None
+    unread: list[scan.Unread] = field(default_factory=list)  # images named, no tag read
 
     @property
     def stale(self) -> list[scan.Finding]:
         return [f for f in self.findings if f.stale]
+
+    def unheeded(self) -> list[scan.Unread]:
+        """Names to warn about: no reference of their image is read in the file."""
+        read = {f.image for f in self.findings if not f.ignored}
+        return [u for u in self.unread if not u.ignored and u.image not in read]
 
 
 class Checker:
@@ -79,7 +85,7 @@ class Checker:
         outcome = self.memory.lookup(real, st)
         kept = scan_cache.restore(outcome) if outcome is not None else None
         if kept is not None:
-            restored = Analysis(None, kept[0], error=kept[1])
+            restored = Analysis(None, kept.findings, error=kept.error, unread=kept.unread)
             if not (need_edits and restored.stale):
                 return restored
         analysis = self._analyse(path, (real, st))
@@ -90,8 +96,8 @@ class Checker:
         assert self.memory is not None
         if analysis.manifest is not None:
             if analysis.manifest.path == real:
-                self.memory.record(real, st, analysis.manifest.raw,
-                                   scan_cache.outcome(analysis.findings, analysis.error), started)
+                self.memory.record(real, st, analysis.manifest.raw, scan_cache.outcome(
+                    analysis.findings, analysis.error, analysis.unread), started)
             return
         if analysis.error is not None:
             return  # cannot read it, or binary: cheap to find again, and rare
@@ -118,8 +124,8 @@ class Checker:
             return Analysis(None)
         try:
             roots = yt.parse(manifest.text)
-            findings = scan.scan_tree(manifest.text, roots, manifest.path, self.expected)
-            return Analysis(manifest, findings, roots)
+            found = scan.read_tree(manifest.text, roots, manifest.path, self.expected)
+            return Analysis(manifest, found.findings, roots, unread=found.unread)
         except LocatedError as exc:
             if isinstance(exc, YamlSyntaxError) and "{{" in manifest.text:
                 exc = YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)

@@ -30,7 +30,7 @@ from typing import Any
 
 from nix_tag_check import atomic, state
 from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
-from nix_tag_check.scan.rules.context import Finding
+from nix_tag_check.scan.rules.context import Finding, Unread
 from nix_tag_check.yamltree import tree as yt
 
 FORMAT = 4
@@ -42,7 +42,8 @@ MAX_FILES = 64
 MAX_FOLDER_BYTES = 256 << 20
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
-# ["none"] | ["findings", [{field: value, ...}, ...]] | ["error", class, message, line, column]
+# ["none"] | ["error", class, message, line, column]
+# | ["findings", [{field: value, ...}, ...], [[line, column, image, written, ignored], ...]]
 Outcome = list[Any]
 NONE: Outcome = ["none"]  # the file names no configured image
 # One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
@@ -248,25 +249,54 @@ def finding_from_record(record: object) -> Finding | None:
         return None
 
 
-def outcome(findings: Sequence[Finding], error: LocatedError | None) -> Outcome:
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """What a kept outcome gives back: the findings or the error, and the names of
+    configured images that no rule reads a tag of."""
+
+    findings: list[Finding]
+    error: LocatedError | None = None
+    unread: list[Unread] = dataclasses.field(default_factory=list)
+
+
+def outcome(findings: Sequence[Finding], error: LocatedError | None,
+            unread: Sequence[Unread] = ()) -> Outcome:
     """What the scan cache keeps of a scanned manifest: what a report needs, no text, no tree."""
     if error is not None:
         name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
         return ["error", name, error.message, error.line, error.column]
-    return ["findings", [finding_record(f) for f in findings]]
+    return ["findings", [finding_record(f) for f in findings],
+            [[u.line, u.column, u.image, u.written, u.ignored] for u in unread]]
 
 
-def restore(kept: Outcome) -> tuple[list[Finding], LocatedError | None] | None:
+def restore(kept: Outcome) -> Kept | None:
     """The findings, or the error, a kept outcome stands for (None: not one we wrote)."""
     if kept == NONE:
-        return [], None
+        return Kept([])
     if len(kept) == 5 and kept[0] == "error" and kept[1] in _ERRORS:
         error = _located(_ERRORS[kept[1]], kept[2:])
-        return None if error is None else ([], error)
-    if len(kept) != 2 or kept[0] != "findings" or not isinstance(kept[1], list):
+        return None if error is None else Kept([], error)
+    if len(kept) != 3 or kept[0] != "findings" or not isinstance(kept[1], list):
         return None
     findings = [finding_from_record(record) for record in kept[1]]
-    return None if None in findings else ([f for f in findings if f is not None], None)
+    unread = _unread(kept[2])
+    if None in findings or unread is None:
+        return None
+    return Kept([f for f in findings if f is not None], None, unread)
+
+
+def _unread(value: object) -> list[Unread] | None:
+    """The names no rule reads, from their records; None when one is not ours."""
+    if not isinstance(value, list):
+        return None
+    found = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 5 and type(item[0]) is int
+                and type(item[1]) is int and type(item[2]) is str and type(item[3]) is str
+                and type(item[4]) is bool):
+            return None
+        found.append(Unread(*item))
+    return found
 
 
 def _located(cls: type[LocatedError], value: object) -> LocatedError | None:
