@@ -493,7 +493,103 @@ def string_value(draw: DRAW, doc: Doc, key: str, image: str) -> None:
             doc.line("")
 
 
-DOCUMENTS: list[Callable[[DRAW, Doc], None]] = [workload, helm_values, kustomization, configmap]
+ARGO_GROUPS = [  # (parameter names: repository, tag, registry or None), repository or None
+    (("image.repository", "image.tag", None), None), (("imageRepository", "imageTag", None), None),
+    (("worker.image.name", "worker.image.tag", None), None),
+    (("sidecar.image", "sidecar.image.tag", None), None),
+    (("repository", "tag", "registry"), "split"),
+    (("proxy.image.repository", "proxy.image.tag", None), "nginx"),
+    ((None, "lonely.image.tag", None), None),
+]
+
+
+def argocd(draw: DRAW, doc: Doc) -> None:
+    """An Argo CD Application, an ApplicationSet or a `.argocd-source-APP.yaml` file."""
+    kind = draw(st.sampled_from(["Application", "ApplicationSet", "source file"]))
+    base = ""
+    if kind != "source file":
+        doc.line("apiVersion: argoproj.io/v1alpha1")
+        doc.line(f"kind: {kind}")
+        doc.line("metadata:")
+        doc.line(f"  name: app-{doc.prefix}")
+        doc.line("spec:")
+        base = "  "
+        if kind == "ApplicationSet":
+            doc.line("  generators: [{list: {elements: []}}]")
+            doc.line("  template:")
+            doc.line("    spec:")
+            base = "      "
+        doc.line(f"{base}source:")
+        doc.line(f"{base}  repoURL: https://example.com/deploy.git")
+        base += "  "
+    parts = draw(st.lists(st.sampled_from(["parameters", "values", "kustomize"]), min_size=1,
+                          max_size=3, unique=True))
+    if "parameters" in parts or "values" in parts:
+        doc.line(f"{base}helm:")
+    for part in parts:
+        if part == "parameters":
+            argo_parameters(draw, doc, base + "  ")
+        elif part == "values":
+            argo_values(draw, doc, base + "  ")
+    if "kustomize" in parts:
+        doc.line(f"{base}kustomize:")
+        doc.line(f"{base}  images:")
+        for _ in range(draw(st.integers(1, 3))):
+            doc.line(f"{base}  - ", kustomize_string_hole(draw))
+
+
+def argo_parameters(draw: DRAW, doc: Doc, ind: str) -> None:
+    doc.line(f"{ind}parameters:")
+    entries: list[tuple[str, Seg]] = []
+    for (repo_name, tag_name, registry_name), special in draw(st.lists(
+            st.sampled_from(ARGO_GROUPS), min_size=1, max_size=3, unique=True)):
+        image = draw(configured)
+        if special == "nginx":
+            image = "nginx"
+        if special == "split":
+            registry, repository = image.split("/", 1)
+            entries.append((registry_name or "", quoted(draw, registry)))
+        else:
+            repository = image
+        if repo_name is not None:
+            entries.append((repo_name, quoted(draw, repository)))
+        known = image if repo_name is not None and image in FRESH else None
+        entries.append((tag_name, tag_hole(draw, known, flow=False, empty_ok=False)))
+    for name, value in draw(st.permutations(entries)):
+        doc.line(f"{ind}- name: {name}")
+        doc.line(f"{ind}  value: ", value)
+
+
+def argo_values(draw: DRAW, doc: Doc, ind: str) -> None:
+    """`values: |`: Helm values written as a string, read as the document it is."""
+    image = draw(configured)
+    doc.line(f"{ind}values: {draw(st.sampled_from(['|', '|-']))}")
+    doc.line(f"{ind}  image:")
+    doc.line(f"{ind}    repository: {image}")
+    hole = tag_hole(draw, image, flow=False)
+    doc.line(f"{ind}    tag:{'' if hole.orig == '' else ' '}", hole)
+    doc.line(f"{ind}  sidecar:")
+    doc.line(f"{ind}    args:")
+    doc.line(f"{ind}    - --image=", text_hole(draw, draw(configured)))
+    doc.line(f"{ind}    image: ", reference_hole(draw, draw(repositories), flow=False))
+
+
+def kustomize_string_hole(draw: DRAW) -> Hole:
+    """An entry of `kustomize.images`: `[old=]new[:tag][@digest]`, quoted or not."""
+    repo = draw(repositories)
+    alias = draw(st.sampled_from(["", "", "api=", f"{HELLO}="]))
+    tag, digest = draw(tag_states(repo))
+    value = repo + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    quote = draw(quotes)
+    orig = f"{quote}{alias}{value}{quote}"
+    if repo not in FRESH:
+        return Hole(orig, orig)
+    return Hole(orig, f"{quote}{alias}{repo}:{FRESH[repo]}{quote}", slot=True,
+                stale=tag != FRESH[repo] or digest is not None)
+
+
+DOCUMENTS: list[Callable[[DRAW, Doc], None]] = [workload, helm_values, kustomization, configmap,
+                                                argocd]
 
 
 def _segments(draw: DRAW) -> tuple[list[Seg], str, bool, bool]:

@@ -4,10 +4,13 @@
 2. image_key    (each mapping's pairs) any `image:` key
 3. helm_values  (each mapping)         `repository:`/`image:`/`name:` (and `registry:`)
                                        beside `tag:`, and a digest beside them
-4. marker       (the text)             `# nix-tag-check: IMAGE` comments
-5. occurrence   (every other scalar)   any other `repo:tag` in a string or a block scalar,
+4. argocd       (each mapping)         `helm.parameters`, `kustomize.images` strings, and
+                                       `helm.values: |` read as the document it is
+                                       (embedded.py)
+5. marker       (the text)             `# nix-tag-check: IMAGE` comments
+6. occurrence   (every other scalar)   any other `repo:tag` in a string or a block scalar,
                                        and the names no rule reads (`repo:${TAG}`)
-6. pragma       (the findings)         `# nix-tag-check: ignore` leaves its line's alone
+7. pragma       (the findings)         `# nix-tag-check: ignore` leaves its line's alone
 
 A scalar reported by one rule is claimed: later rules skip it (or refuse it when it would
 hold a second image's tag). Findings come out in text order.
@@ -25,7 +28,8 @@ __all__ = ["Context", "Expected", "Finding", "Scanned", "Unread", "run"]
 
 
 def run(
-    text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected]
+    text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected],
+    depth: int = 0,
 ) -> Scanned:
     """Every reference to a configured image in a parsed manifest (raises ScanError)."""
     # Here, not at the top: a run whose manifests all come from the scan cache imports no rule.

@@ -6,13 +6,23 @@ from collections.abc import Mapping as MappingABC
 
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import ScanError
-from nix_tag_check.scan.rules import helm_values, image_key, kustomize, marker, occurrence, pragma
+from nix_tag_check.scan.rules import (
+    argocd,
+    embedded,
+    helm_values,
+    image_key,
+    kustomize,
+    marker,
+    occurrence,
+    pragma,
+)
 from nix_tag_check.scan.rules.context import Context, Expected, Scanned
 from nix_tag_check.yamltree import tree as yt
 
 
 def run(
-    text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected]
+    text: str, roots: list[yt.Node], path: str, expected: MappingABC[Repository, Expected],
+    depth: int = 0,
 ) -> Scanned:
     """Every reference to a configured image in a parsed manifest (raises ScanError)."""
     ctx = Context(text, expected, roots, global_registries=helm_values.global_registries(roots))
@@ -21,7 +31,7 @@ def run(
     for root in roots:
         found.findings.extend(kustomize.check(ctx, root, kustomization_file))
     for mapping in _mappings(ctx, roots):
-        _mapping(ctx, mapping, found)
+        _mapping(ctx, mapping, found, depth)
     found.findings.extend(marker.check(ctx))
     text_findings, unread = occurrence.check(ctx)
     found.findings += text_findings
@@ -32,7 +42,7 @@ def run(
     return found
 
 
-def _mapping(ctx: Context, mapping: yt.Mapping, found: Scanned) -> None:
+def _mapping(ctx: Context, mapping: yt.Mapping, found: Scanned, depth: int) -> None:
     """The rules that read one mapping (and its pairs)."""
     keys = ctx.merged(mapping)
     chart_image = helm_values.names_an_image(keys)
@@ -44,6 +54,15 @@ def _mapping(ctx: Context, mapping: yt.Mapping, found: Scanned) -> None:
     item = helm_values.check(ctx, keys)
     if item is not None:
         found.findings.append(item)
+    found.findings.extend(argocd.parameters(ctx, keys))
+    found.findings.extend(argocd.kustomize_images(ctx, keys))
+    values = argocd.values_string(ctx, keys)
+    if values is not None and depth < embedded.MAX_NESTING and id(values) not in ctx.read:
+        inner = embedded.check(ctx, values, lambda text, roots: run(
+            text, roots, "", ctx.expected, depth + 1))
+        if inner is not None:
+            found.findings += inner.findings
+            found.unread += inner.unread
 
 
 _COLLECTIONS = (yt.Mapping, yt.Sequence)
