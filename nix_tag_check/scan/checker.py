@@ -18,7 +18,7 @@ from nix_tag_check.errors import FileProblem, LocatedError, YamlSyntaxError
 from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.manifests import prefilter
 from nix_tag_check.manifests import read as files
-from nix_tag_check.manifests.select import resolve_target
+from nix_tag_check.manifests.select import is_chart_template, resolve_target
 from nix_tag_check.scan import find as scan
 from nix_tag_check.scan import records as scan_cache
 from nix_tag_check.yamltree import tree as yt
@@ -34,6 +34,7 @@ class Analysis:
     roots: list[yt.Node] = field(default_factory=list)
     error: LocatedError | None = None
     unread: list[scan.Unread] = field(default_factory=list)  # images named, no tag read
+    template: bool = False  # a chart template: read as text, never parsed as YAML
 
     @property
     def stale(self) -> list[scan.Finding]:
@@ -84,8 +85,11 @@ class Checker:
             return self._analyse(path)
         outcome = self.memory.lookup(real, st)
         kept = scan_cache.restore(outcome) if outcome is not None else None
-        if kept is not None:
-            restored = Analysis(None, kept.findings, error=kept.error, unread=kept.unread)
+        if kept is not None and (kept.template is None  # names no image
+                                 or kept.template is is_chart_template(real)):  # else a
+            # `Chart.yaml` came or went: the file is read the other way now
+            restored = Analysis(None, kept.findings, error=kept.error, unread=kept.unread,
+                                template=bool(kept.template))
             if not (need_edits and restored.stale):
                 return restored
         analysis = self._analyse(path, (real, st))
@@ -97,7 +101,8 @@ class Checker:
         if analysis.manifest is not None:
             if analysis.manifest.path == real:
                 self.memory.record(real, st, analysis.manifest.raw, scan_cache.outcome(
-                    analysis.findings, analysis.error, analysis.unread), started)
+                    analysis.findings, analysis.error, analysis.unread, analysis.template),
+                    started)
             return
         if analysis.error is not None:
             return  # cannot read it, or binary: cheap to find again, and rare
@@ -122,14 +127,18 @@ class Checker:
             return Analysis(None, error=exc)
         if manifest is None:
             return Analysis(None)
+        template = is_chart_template(manifest.path)
         try:
+            if template:
+                found = scan.read_template(manifest.text, self.expected)
+                return Analysis(manifest, found.findings, unread=found.unread, template=True)
             roots = yt.parse(manifest.text)
             found = scan.read_tree(manifest.text, roots, manifest.path, self.expected)
             return Analysis(manifest, found.findings, roots, unread=found.unread)
         except LocatedError as exc:
             if isinstance(exc, YamlSyntaxError) and "{{" in manifest.text:
                 exc = YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
-            return Analysis(manifest, error=exc)
+            return Analysis(manifest, error=exc, template=template)
 
     def fixed_text(self, analysis: Analysis) -> str:
         """The manifest with its stale references fixed (see fix.fix_scanned)."""
@@ -137,4 +146,6 @@ class Checker:
             apply as fix,  # edits and the self-check: only --fix and --diff need them
         )
         assert analysis.manifest is not None
+        if analysis.template:
+            return fix.fix_template(analysis.manifest.text, analysis.findings)
         return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings)

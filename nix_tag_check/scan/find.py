@@ -2,7 +2,8 @@
 
 The scan never guesses from text: it walks the YAML tree (each node once, aliases
 never expanded) and only scalars it can place exactly in the text become edits. Each
-shape of reference is a rule of `nix_tag_check.rules`.
+shape of reference is a rule of `nix_tag_check.rules`. A chart template is no YAML: its
+text is read as text (template.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from nix_tag_check.errors import ScanError
 from nix_tag_check.scan.rules.context import Expected, Finding, Scanned, Unread
 from nix_tag_check.yamltree import tree as yt
 
-__all__ = ["Expected", "Finding", "ScanError", "Scanned", "Unread", "needles", "read_tree",
-           "scan", "scan_tree"]
+__all__ = ["Expected", "Finding", "ScanError", "Scanned", "Unread", "needles", "read_template",
+           "read_tree", "scan", "scan_tree"]
 
 
 def needles(expected: Mapping[Repository, Expected]) -> tuple[str, ...]:
@@ -46,3 +47,9 @@ def read_tree(
 
     return rules.run(text, roots, path, expected)
 
+
+def read_template(text: str, expected: Mapping[Repository, Expected]) -> Scanned:
+    """What a chart template's text holds (raises ScanError)."""
+    from nix_tag_check.scan import template  # only a template that is read needs it
+
+    return template.scan(text, expected)

@@ -42,8 +42,9 @@ MAX_FILES = 64
 MAX_FOLDER_BYTES = 256 << 20
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
-# ["none"] | ["error", class, message, line, column]
-# | ["findings", [{field: value, ...}, ...], [[line, column, image, written, ignored], ...]]
+# ["none"] | ["error", class, message, line, column, template]
+# | ["findings", [{field: value, ...}, ...], [[line, column, image, written, ignored], ...],
+#    template]: `template` is whether the file was read as a chart template, as text
 Outcome = list[Any]
 NONE: Outcome = ["none"]  # the file names no configured image
 # One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
@@ -257,32 +258,36 @@ class Kept:
     findings: list[Finding]
     error: LocatedError | None = None
     unread: list[Unread] = dataclasses.field(default_factory=list)
+    template: bool | None = False  # read as a chart template (None: names no image)
 
 
 def outcome(findings: Sequence[Finding], error: LocatedError | None,
-            unread: Sequence[Unread] = ()) -> Outcome:
+            unread: Sequence[Unread] = (), template: bool = False) -> Outcome:
     """What the scan cache keeps of a scanned manifest: what a report needs, no text, no tree."""
     if error is not None:
         name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
-        return ["error", name, error.message, error.line, error.column]
+        return ["error", name, error.message, error.line, error.column, template]
     return ["findings", [finding_record(f) for f in findings],
-            [[u.line, u.column, u.image, u.written, u.ignored] for u in unread]]
+            [[u.line, u.column, u.image, u.written, u.ignored] for u in unread], template]
 
 
 def restore(kept: Outcome) -> Kept | None:
     """The findings, or the error, a kept outcome stands for (None: not one we wrote)."""
     if kept == NONE:
-        return Kept([])
-    if len(kept) == 5 and kept[0] == "error" and kept[1] in _ERRORS:
-        error = _located(_ERRORS[kept[1]], kept[2:])
-        return None if error is None else Kept([], error)
-    if len(kept) != 3 or kept[0] != "findings" or not isinstance(kept[1], list):
+        return Kept([], template=None)
+    template = kept[-1] if kept else None
+    if type(template) is not bool:
+        return None
+    if len(kept) == 6 and kept[0] == "error" and kept[1] in _ERRORS:
+        error = _located(_ERRORS[kept[1]], kept[2:5])
+        return None if error is None else Kept([], error, template=template)
+    if len(kept) != 4 or kept[0] != "findings" or not isinstance(kept[1], list):
         return None
     findings = [finding_from_record(record) for record in kept[1]]
     unread = _unread(kept[2])
     if None in findings or unread is None:
         return None
-    return Kept([f for f in findings if f is not None], None, unread)
+    return Kept([f for f in findings if f is not None], None, unread, template)
 
 
 def _unread(value: object) -> list[Unread] | None:
