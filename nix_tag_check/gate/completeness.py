@@ -6,7 +6,7 @@ that no manifest could hold are each an error with the place that configured the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nix_tag_check.config.load import CONFIG_NAME, Config, ImageSpec
@@ -22,6 +22,7 @@ class Gap:
     message: str
     path: str | None = None
     line: int = 0
+    warning: bool = False  # what an error said elsewhere hides: said, but no error itself
 
 
 def empty_globs(config: Config, selection: Selection) -> list[Gap]:
@@ -66,9 +67,14 @@ def _where(spec: ImageSpec, config: Config) -> tuple[str | None, int]:
 
 
 def unreferenced(
-    config: Config, evaluated: Sequence[Evaluated], referenced: set[str], count: int
+    config: Config, evaluated: Sequence[Evaluated], referenced: set[str], count: int,
+    unchecked: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Gap]:
-    """Required images that no checked file references (a misspelt name, a moved file)."""
+    """Required images that no checked file references (a misspelt name, a moved file).
+
+    An image named in a file that could not be checked (`unchecked`: image -> those files)
+    is not said to be unreferenced: that file's error is the one to fix, and this says so.
+    """
     specs = {spec.name: spec for spec in config.images}
     gaps = []
     for item in evaluated:
@@ -76,6 +82,11 @@ def unreferenced(
         if not spec.required or spec.name in referenced:
             continue
         path, line = _where(spec, config)
+        if unchecked and spec.name in unchecked:
+            files = ", ".join(unchecked[spec.name])
+            gaps.append(Gap(f"{spec.name}: not known to be up to date: {files} names it but "
+                            "could not be checked (see its error)", path, line, warning=True))
+            continue
         if config.discover:
             hint = (f"discovered in {item.spec.source}; list the images to check in "
                     f"{CONFIG_NAME} (with `required: false` for one deployed elsewhere)")

@@ -35,6 +35,7 @@ class Analysis:
     error: LocatedError | None = None
     unread: list[scan.Unread] = field(default_factory=list)  # images named, no tag read
     template: bool = False  # a chart template: read as text, never parsed as YAML
+    named: tuple[str, ...] = ()  # with an error: the images its text names
 
     @property
     def stale(self) -> list[scan.Finding]:
@@ -89,7 +90,7 @@ class Checker:
                                  or kept.template is is_chart_template(real)):  # else a
             # `Chart.yaml` came or went: the file is read the other way now
             restored = Analysis(None, kept.findings, error=kept.error, unread=kept.unread,
-                                template=bool(kept.template))
+                                template=bool(kept.template), named=kept.named)
             if not (need_edits and restored.stale):
                 return restored
         analysis = self._analyse(path, (real, st))
@@ -101,8 +102,8 @@ class Checker:
         if analysis.manifest is not None:
             if analysis.manifest.path == real:
                 self.memory.record(real, st, analysis.manifest.raw, scan_cache.outcome(
-                    analysis.findings, analysis.error, analysis.unread, analysis.template),
-                    started)
+                    analysis.findings, analysis.error, analysis.unread, analysis.template,
+                    analysis.named), started)
             return
         if analysis.error is not None:
             return  # cannot read it, or binary: cheap to find again, and rare
@@ -138,7 +139,15 @@ class Checker:
         except LocatedError as exc:
             if isinstance(exc, YamlSyntaxError) and "{{" in manifest.text:
                 exc = YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
-            return Analysis(manifest, error=exc, template=template)
+            return Analysis(manifest, error=exc, template=template,
+                            named=self.named(manifest.text))
+
+    def named(self, text: str) -> tuple[str, ...]:
+        """The configured images a text names, however (a file that could not be checked)."""
+        from nix_tag_check.scan.rules import occurrence  # only a file in error needs it
+
+        needles = occurrence.needle_re(self.expected)
+        return tuple(sorted({o.exp.name for o in occurrence.find(text, self.expected, needles)}))
 
     def fixed_text(self, analysis: Analysis) -> str:
         """The manifest with its stale references fixed (see fix.fix_scanned)."""

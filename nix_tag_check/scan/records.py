@@ -42,9 +42,10 @@ MAX_FILES = 64
 MAX_FOLDER_BYTES = 256 << 20
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
-# ["none"] | ["error", class, message, line, column, template]
+# ["none"] | ["error", class, message, line, column, [image, ...], template]
 # | ["findings", [{field: value, ...}, ...], [[line, column, image, written, ignored], ...],
-#    template]: `template` is whether the file was read as a chart template, as text
+#    template]: `template` is whether the file was read as a chart template, as text; an
+#    error's images are those its text names (they are not said to be unreferenced)
 Outcome = list[Any]
 NONE: Outcome = ["none"]  # the file names no configured image
 # One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
@@ -259,14 +260,16 @@ class Kept:
     error: LocatedError | None = None
     unread: list[Unread] = dataclasses.field(default_factory=list)
     template: bool | None = False  # read as a chart template (None: names no image)
+    named: tuple[str, ...] = ()  # with an error: the configured images its text names
 
 
 def outcome(findings: Sequence[Finding], error: LocatedError | None,
-            unread: Sequence[Unread] = (), template: bool = False) -> Outcome:
+            unread: Sequence[Unread] = (), template: bool = False,
+            named: Sequence[str] = ()) -> Outcome:
     """What the scan cache keeps of a scanned manifest: what a report needs, no text, no tree."""
     if error is not None:
         name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
-        return ["error", name, error.message, error.line, error.column, template]
+        return ["error", name, error.message, error.line, error.column, list(named), template]
     return ["findings", [finding_record(f) for f in findings],
             [[u.line, u.column, u.image, u.written, u.ignored] for u in unread], template]
 
@@ -278,9 +281,12 @@ def restore(kept: Outcome) -> Kept | None:
     template = kept[-1] if kept else None
     if type(template) is not bool:
         return None
-    if len(kept) == 6 and kept[0] == "error" and kept[1] in _ERRORS:
-        error = _located(_ERRORS[kept[1]], kept[2:5])
-        return None if error is None else Kept([], error, template=template)
+    if len(kept) == 7 and kept[0] == "error" and kept[1] in _ERRORS:
+        error, named = _located(_ERRORS[kept[1]], kept[2:5]), kept[5]
+        if error is None or not (isinstance(named, list)
+                                 and all(type(name) is str for name in named)):
+            return None
+        return Kept([], error, template=template, named=tuple(named))
     if len(kept) != 4 or kept[0] != "findings" or not isinstance(kept[1], list):
         return None
     findings = [finding_from_record(record) for record in kept[1]]

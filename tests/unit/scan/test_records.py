@@ -203,3 +203,11 @@ def test_the_names_no_rule_reads_come_back() -> None:
     restored = scan_cache.restore(kept)
     assert restored is not None
     assert restored.unread == unread and len(restored.findings) == 1
+
+
+def test_a_file_in_error_keeps_the_images_its_text_names() -> None:
+    kept = json.loads(json.dumps(scan_cache.outcome(
+        [], ScanError("m", 1, 2), template=True, named=["ghcr.io/acme/api"])))
+    restored = scan_cache.restore(kept)
+    assert restored is not None and restored.error is not None
+    assert (restored.named, restored.template) == (("ghcr.io/acme/api",), True)
