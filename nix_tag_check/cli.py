@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print a unified diff of what --fix would change; write nothing")
     mode.add_argument("--print-expected", action="store_true",
                       help="print name:tag of every image, one per line, and check no file")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="leave out the manifests matching GLOB (repeatable; relative to "
+                        "the config's folder, as its exclude: globs, which still apply)")
     parser.add_argument("--config", metavar="PATH",
                         help=f"config file (default: {cfg.CONFIG_NAME} here or at the "
                         "repository root)")
@@ -132,7 +135,8 @@ def options(args: argparse.Namespace) -> Options:
                 color_err=color.wanted(args.color, sys.stderr),
                 pre_commit=bool(os.environ.get("PRE_COMMIT")))
     return Options(
-        mode=mode, files=tuple(args.files), config=args.config, images=tuple(args.image),
+        mode=mode, files=tuple(args.files), exclude=tuple(args.exclude), config=args.config,
+        images=tuple(args.image),
         system=args.system, use_cache=not args.no_cache, timeout=args.timeout,
         max_file_size=args.max_file_size, registry_digests=tuple(args.registry_digest),
         registry_timeout=args.registry_timeout, strict=args.strict,

@@ -6,6 +6,7 @@ found (stale or not, how many errors), and the reporter only says things.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING
 from nix_tag_check import git, paths, state
 from nix_tag_check.config import find
 from nix_tag_check.config import load as cfg
-from nix_tag_check.errors import ChangedOnDisk, ConfigError, EvalError, LocatedError
+from nix_tag_check.errors import ChangedOnDisk, ConfigError, EvalError, LocatedError, located
 from nix_tag_check.evaluate import expected as evaluation
 from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.gate import completeness
 from nix_tag_check.manifests import encoding as enc
 from nix_tag_check.manifests import select
-from nix_tag_check.report import Reporter, describe
+from nix_tag_check.report import Reporter, describe, unread_warning
 from nix_tag_check.report.mode import Mode
 from nix_tag_check.scan import checker as check
 from nix_tag_check.scan.find import Finding
@@ -38,6 +39,7 @@ class Options:
 
     mode: Mode = Mode()  # noqa: RUF009 (frozen: one shared default is safe)
     files: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # --exclude: globs beside the config's exclude:
     config: str | None = None
     images: tuple[str, ...] = ()
     system: str | None = None
@@ -114,6 +116,8 @@ def _prepare(options: Options, out: Reporter) -> _Prepared:
     config = find.load_config(tree.root if tree else None, config=options.config,
                               images=options.images, system=options.system,
                               max_file_size=options.max_file_size)
+    if options.exclude:
+        config = dataclasses.replace(config, exclude=config.exclude + options.exclude)
     if tree is None or not tree.contains(os.path.realpath(config.root)):
         tree = git.git_tree(config.root)  # --config in another repository
     boundary = tree.root if tree else os.path.realpath(config.root)
@@ -145,11 +149,14 @@ def _check(
     result = RunResult()
     paths_ = select.distinct(selection.paths, checker.boundary, selection.links)
     referenced: set[str] = set()
+    unchecked: dict[str, list[str]] = {}  # image -> files naming it that had an error
     scanned: list[tuple[str, list[Finding]]] = []
     places: list[registry_gate.Place] = []
     for path, real in paths_:
         analysis = checker.analyse(path, need_edits=out.mode.writing, real=real)
         referenced.update(f.image for f in analysis.findings if not f.ignored)
+        for name in analysis.named:
+            unchecked.setdefault(name, []).append(out.shown(path))
         if out.mode.registry:
             places += _places(path, analysis.findings, config, out)
         if out.mode.verbose:
@@ -163,7 +170,8 @@ def _check(
             out.info(line)
     if not options.files:
         gaps = completeness.unreferenced(config, prepared.evaluated, referenced, len(paths_),
-                                         [real for _, real in paths_ if real is not None])
+                                         [real for _, real in paths_ if real is not None],
+                                         unchecked)
         result += RunResult(errors=_report_gaps(gaps, out))
     if out.mode.registry and not result.errors:
         result += _registry_check(options, config, places, out)
@@ -178,6 +186,8 @@ def _check_file(path: str, analysis: check.Analysis, checker: check.Checker,
     if analysis.error is not None:
         out.problem(analysis.error, shown)
         return RunResult(errors=1)
+    for unread in analysis.unheeded():
+        out.warning(unread_warning(shown, unread))
     stale = analysis.stale
     if not stale:
         return RunResult()
@@ -237,15 +247,20 @@ def _list_file(path: str, analysis: check.Analysis, out: Reporter) -> tuple[str,
 
     shown = out.shown(path)
     error = analysis.error.message if analysis.error is not None else None
-    for line in inventory.file_lines(shown, analysis.findings, error):
+    for line in inventory.file_lines(shown, analysis.findings, error, analysis.unread):
         out.info(line)
     return shown, analysis.findings
 
 
 def _report_gaps(gaps: Sequence[completeness.Gap], out: Reporter) -> int:
+    """Say each gap; the number of errors (a warning says what an error elsewhere hid)."""
     for gap in gaps:
-        out.error(gap.message, out.shown(gap.path) if gap.path else None, gap.line)
-    return len(gaps)
+        shown = out.shown(gap.path) if gap.path else None
+        if gap.warning:
+            out.warning(located(gap.message, shown, gap.line))
+        else:
+            out.error(gap.message, shown, gap.line)
+    return sum(not gap.warning for gap in gaps)
 
 
 def _print_expected(options: Options, config: cfg.Config, evaluated: Sequence[Evaluated],

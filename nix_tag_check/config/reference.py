@@ -23,6 +23,18 @@ _REFERENCE_RE = re.compile(
     re.ASCII,
 )
 REGISTRY_HOST_RE = re.compile(_DOMAIN, re.ASCII)
+# A name inside free text (a flag, a URL, a line of a script): not the tail of a longer name
+# (a scheme's `//` may come before it) nor its head (`api` in `api-gw`, `api/v2`); a tag
+# that ends in a letter or digit (`repo:v1.` ends a sentence) and is not a port
+# (`host:5000/path`); no name or tag character right after the whole reference.
+IN_TEXT_RE = re.compile(
+    rf"(?:(?<=//)|(?<![\w.@/-]))"
+    rf"(?P<name>(?:{_DOMAIN}/)?{_PATH})(?![A-Za-z0-9_]|[._-]+[A-Za-z0-9]|/[A-Za-z0-9])"
+    rf"(?:(?::(?P<tag>[\w](?:[\w.-]{{0,126}}[\w])?)(?![\w.-]*[\w/]))?"
+    rf"(?:@(?P<digest>{_DIGEST})(?![\w]))?)"
+    rf"(?![@\w])",
+    re.ASCII,
+)
 _NAME_RE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH})", re.ASCII)
 NIX_HASH_RE = re.compile(r"[0-9a-df-np-sv-z]{32}")
 

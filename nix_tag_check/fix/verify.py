@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from nix_tag_check.errors import PatchError, YamlSyntaxError
 from nix_tag_check.fix import local_proof
 from nix_tag_check.scan.edits import (
+    TEXT,
     AddKey,
     Edit,
     Intent,
     Meaning,
     RemoveKey,
+    SetPart,
     SetValue,
     intent,
+    with_parts,
 )
 from nix_tag_check.yamltree import tree as yt
 
@@ -44,7 +48,7 @@ def _canonical(node: yt.Node, meant: Intent) -> Any:
     if isinstance(node, yt.Alias):
         return ("*", node.anchor)
     if isinstance(node, yt.Scalar):
-        return ("=", node.anchor, meant.values.get(node.start, node.value))
+        return ("=", node.anchor, meant.value(node))
     if isinstance(node, yt.Sequence):
         return ("[", node.anchor, tuple(_canonical(i, meant) for i in node.items))
     assert isinstance(node, yt.Mapping)
@@ -76,7 +80,7 @@ def _same(before: list[yt.Node], after: list[yt.Node], meant: Intent) -> bool:
             return False
         if kind is yt.Scalar:
             assert isinstance(old, yt.Scalar) and isinstance(new, yt.Scalar)
-            if meant.values.get(old.start, old.value) != new.value:
+            if meant.value(old) != new.value:
                 return False
         elif kind is yt.Sequence:
             assert isinstance(old, yt.Sequence) and isinstance(new, yt.Sequence)
@@ -118,8 +122,65 @@ def verify(
         raise PatchError(f"the fixed text would not parse ({exc.message})") from None
     if before is None:
         before = yt.parse(original)
-    if not _same(before, after, meant):
+    try:
+        same = _same(before, after, meant)
+    except ValueError:  # parts of one value that overlap: no value is meant
+        same = False
+    if not same:
         raise PatchError("the fixed text differs from the original in more than its tags")
+    _verify_within(before, meant)
+
+
+def _verify_within(roots: list[yt.Node], meant: Intent) -> None:
+    """A value that is YAML itself (Helm values in a string) changes as its parts mean."""
+    nested = {at: parts for at, parts in meant.parts.items() if any(p.within for p in parts)}
+    if not nested:
+        return
+    for node in yt.walk(roots):
+        if isinstance(node, yt.Scalar) and node.start in nested:
+            parts = nested.pop(node.start)
+            if not all(part.within for part in parts):
+                raise PatchError("a value read as YAML changes in a part that means nothing")
+            inner = [Edit(p.start, p.end, p.text, p.within) for p in parts]
+            verify(node.value, with_parts(node.value, parts), inner)
+
+
+def verify_text(original: str, patched: str, edits: Iterable[Edit]) -> None:
+    """For a file read as text, not YAML (a chart template): `patched` is `original` with
+    each edit's characters replaced, and each replaces a tag (or a tag and a digest) by a tag,
+    where a tag stands: after a name's `:` or `@`, not running into the next characters."""
+    edits = list(edits)
+    parts: list[SetPart] = []
+    for edit in edits:
+        meaning = edit.meanings[0] if len(edit.meanings) == 1 else None
+        if not (isinstance(meaning, SetPart) and meaning.node == TEXT
+                and (meaning.start, meaning.end, meaning.text) == (edit.start, edit.end, edit.text)
+                and _tag_swap(original, edit)):
+            raise PatchError("a change to a template that is not a tag")
+        parts.append(meaning)
+    try:
+        wanted = with_parts(original, parts)
+    except ValueError:
+        raise PatchError("overlapping edits") from None
+    if patched != wanted:
+        raise PatchError("the fixed text differs from the original in more than its tags")
+
+
+_OLD_TAG_RE = re.compile(r"(?::[\w][\w.-]*)?(?:@[A-Za-z][A-Za-z0-9+._-]*:[0-9a-fA-F]{32,})?")
+_NEW_TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+
+
+def _tag_swap(text: str, edit: Edit) -> bool:
+    """Whether the edit replaces `[:]old[@digest]` right after a name by a tag."""
+    old = text[edit.start : edit.end]
+    before = text[edit.start - 1 : edit.start]
+    if before == ":":  # `name:old` -> `name:new`
+        old, new = ":" + old, ":" + edit.text
+    else:  # `name@digest` or `name:old@digest` -> `name:new`
+        new = edit.text
+    return (bool(old) and _OLD_TAG_RE.fullmatch(old) is not None
+            and new.startswith(":") and _NEW_TAG_RE.fullmatch(new[1:]) is not None
+            and not re.match(r"[\w.@-]", text[edit.end : edit.end + 1]))
 
 
 def by_piece(original: str, patched: str, edits: list[Edit], unproven: list[Edit]) -> bool:
@@ -141,6 +202,8 @@ def by_piece(original: str, patched: str, edits: list[Edit], unproven: list[Edit
     pieces = [piece for piece in pieces if 0 <= piece < len(bounds) - 1]
     if 2 * sum(bounds[piece + 1] - bounds[piece] for piece in pieces) > len(original):
         return False
+    if any(isinstance(m, SetPart) for edit in edits for m in edit.meanings):
+        return False  # a change inside a value: the full proof decides
     starts = [edit.start for edit in edits]
     for piece in pieces:
         start, end = bounds[piece], bounds[piece + 1]
@@ -179,4 +242,6 @@ def _moved_meaning(meaning: Meaning, by: int) -> Meaning:
         return SetValue(meaning.node - by, meaning.value)
     if isinstance(meaning, AddKey):
         return AddKey(meaning.mapping - by, meaning.key, meaning.value)
+    if isinstance(meaning, SetPart):  # by_piece leaves these to the full proof
+        raise AssertionError("a part edit is never proven by piece")
     return RemoveKey(meaning.mapping - by, meaning.key)

@@ -7,7 +7,7 @@ that no manifest could hold are each an error with the place that configured the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nix_tag_check import paths
@@ -27,6 +27,7 @@ class Gap:
     message: str
     path: str | None = None
     line: int = 0
+    warning: bool = False  # what an error said elsewhere hides: said, but no error itself
 
 
 def empty_globs(config: Config, selection: Selection) -> list[Gap]:
@@ -72,12 +73,14 @@ def _where(spec: ImageSpec, config: Config) -> tuple[str | None, int]:
 
 def unreferenced(
     config: Config, evaluated: Sequence[Evaluated], referenced: set[str], count: int,
-    files: Sequence[str] = (),
+    files: Sequence[str] = (), unchecked: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Gap]:
     """Required images that no checked file references (a misspelt name, a moved file).
 
     `files`: the checked files, read again only for a discovered image that nothing
-    references, to say which repositories they do give Nix-built tags.
+    references, to say which repositories they do give Nix-built tags. An image named
+    in a file that could not be checked (`unchecked`: image -> those files) is not said
+    to be unreferenced: that file's error is the one to fix, and this says so.
     """
     specs = {spec.name: spec for spec in config.images}
     candidates: list[list[hashed.Hashed]] | None = None
@@ -87,6 +90,11 @@ def unreferenced(
         if not spec.required or spec.name in referenced:
             continue
         path, line = _where(spec, config)
+        if unchecked and spec.name in unchecked:
+            names = ", ".join(unchecked[spec.name])
+            gaps.append(Gap(f"{spec.name}: not known to be up to date: {names} names it but "
+                            "could not be checked (see its error)", path, line, warning=True))
+            continue
         if config.discover:
             if candidates is None:
                 candidates = _hashed_elsewhere(evaluated, files, config.max_file_size)

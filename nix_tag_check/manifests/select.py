@@ -70,6 +70,20 @@ def _bracket(body: str) -> str:
     return f"[{''.join(parts)}]" if parts else "(?!)"
 
 
+def is_chart_template(path: str) -> bool:
+    """Whether the file is under `templates/` of a folder holding `Chart.yaml`: a Go template
+    that Helm renders to YAML, never YAML itself."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while True:
+        parent = os.path.dirname(folder)
+        if os.path.basename(folder) == "templates" and os.path.isfile(
+                os.path.join(parent, "Chart.yaml")):
+            return True
+        if parent == folder:
+            return False
+        folder = parent
+
+
 def matches(path: str, patterns: Iterable[str]) -> bool:
     return _any_of(tuple(patterns)).fullmatch(path) is not None
 

@@ -11,10 +11,10 @@ import importlib
 import sys
 from typing import TextIO
 
-from nix_tag_check.report.base import Reporter, describe, unified_diff
+from nix_tag_check.report.base import Reporter, describe, unified_diff, unread_warning
 from nix_tag_check.report.mode import Mode
 
-__all__ = ["FORMATS", "Reporter", "describe", "reporter", "unified_diff"]
+__all__ = ["FORMATS", "Reporter", "describe", "reporter", "unified_diff", "unread_warning"]
 
 # format -> (module of nix_tag_check.report, class)
 REPORTERS: dict[str, tuple[str, str]] = {

@@ -14,7 +14,7 @@ from nix_tag_check.report.mode import Mode
 if TYPE_CHECKING:  # types only: a report imports no scanning code
     from nix_tag_check.evaluate.nix import Evaluated
     from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
-    from nix_tag_check.scan.rules.context import Finding
+    from nix_tag_check.scan.rules.context import Finding, Unread
 
 
 def describe(finding: Finding, fixed: bool) -> str:
@@ -32,6 +32,15 @@ def describe(finding: Finding, fixed: bool) -> str:
     if finding.unfixable is not None:
         text += f"; --fix cannot: {finding.unfixable.message}"
     return text
+
+
+def unread_warning(path: str, unread: Unread) -> str:
+    """A configured image named where no tag is read, in a file with no reference to it."""
+    return (f"{path}:{unread.line}:{unread.column}: {unread.image} is named here "
+            f"('{unread.written}') with no tag that can be checked, and no reference to it in "
+            f"this file is read: if it deploys the image, write the tag there, or mark the "
+            f"value with `# nix-tag-check: {unread.image}`; if not, end the line with "
+            "`# nix-tag-check: ignore`")
 
 
 def record(path: str, finding: Finding, fixed: bool) -> dict[str, object]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nix_tag_check.evaluate.nix import Evaluated
-    from nix_tag_check.scan.rules.context import Finding
+    from nix_tag_check.scan.rules.context import Finding, Unread
 
 
 def _state(finding: Finding) -> str:
@@ -21,16 +21,21 @@ def _state(finding: Finding) -> str:
     return f"{found}, up to date"
 
 
-def file_lines(shown: str, findings: Sequence[Finding], error: str | None) -> list[str]:
-    """What one scanned file held."""
+def file_lines(shown: str, findings: Sequence[Finding], error: str | None,
+               unread: Sequence[Unread] = ()) -> list[str]:
+    """What one scanned file held: its references, and the names no rule reads a tag of."""
     if error is not None:
         return [f"scanned {shown}: not checked ({error})"]
-    if not findings:
+    if not findings and not unread:
         return [f"scanned {shown}: no reference to a configured image"]
-    lines = [f"scanned {shown}: {len(findings)} reference(s)"]
-    lines.extend(f"  {shown}:{f.line}:{f.column}: {f.image}: {_state(f)} [{f.kind}]"
-                 for f in findings)
-    return lines
+    head = f"scanned {shown}: {len(findings)} reference(s)"
+    if unread:
+        head += f", {len(unread)} name(s) with no tag read"
+    places = [(f.line, f.column, f"{f.image}: {_state(f)} [{f.kind}]") for f in findings]
+    places += [(u.line, u.column, f"{u.image}: named as '{u.written}', no tag read"
+                + (" (left as it is by `# nix-tag-check: ignore`)" if u.ignored else "")
+                + " [unread]") for u in unread]
+    return [head] + [f"  {shown}:{line}:{column}: {text}" for line, column, text in sorted(places)]
 
 
 def image_lines(

@@ -18,7 +18,7 @@ from nix_tag_check.errors import FileProblem, LocatedError, YamlSyntaxError
 from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.manifests import prefilter
 from nix_tag_check.manifests import read as files
-from nix_tag_check.manifests.select import resolve_target
+from nix_tag_check.manifests.select import is_chart_template, resolve_target
 from nix_tag_check.scan import find as scan
 from nix_tag_check.scan import records as scan_cache
 from nix_tag_check.yamltree import tree as yt
@@ -33,10 +33,18 @@ class Analysis:
     findings: list[scan.Finding] = field(default_factory=list)
     roots: list[yt.Node] = field(default_factory=list)
     error: LocatedError | None = None
+    unread: list[scan.Unread] = field(default_factory=list)  # images named, no tag read
+    template: bool = False  # a chart template: read as text, never parsed as YAML
+    named: tuple[str, ...] = ()  # with an error: the images its text names
 
     @property
     def stale(self) -> list[scan.Finding]:
         return [f for f in self.findings if f.stale]
+
+    def unheeded(self) -> list[scan.Unread]:
+        """Names to warn about: no reference of their image is read in the file."""
+        read = {f.image for f in self.findings if not f.ignored}
+        return [u for u in self.unread if not u.ignored and u.image not in read]
 
 
 class Checker:
@@ -78,8 +86,11 @@ class Checker:
             return self._analyse(path)
         outcome = self.memory.lookup(real, st)
         kept = scan_cache.restore(outcome) if outcome is not None else None
-        if kept is not None:
-            restored = Analysis(None, kept[0], error=kept[1])
+        if kept is not None and (kept.template is None  # names no image
+                                 or kept.template is is_chart_template(real)):  # else a
+            # `Chart.yaml` came or went: the file is read the other way now
+            restored = Analysis(None, kept.findings, error=kept.error, unread=kept.unread,
+                                template=bool(kept.template), named=kept.named)
             if not (need_edits and restored.stale):
                 return restored
         analysis = self._analyse(path, (real, st))
@@ -90,8 +101,9 @@ class Checker:
         assert self.memory is not None
         if analysis.manifest is not None:
             if analysis.manifest.path == real:
-                self.memory.record(real, st, analysis.manifest.raw,
-                                   scan_cache.outcome(analysis.findings, analysis.error), started)
+                self.memory.record(real, st, analysis.manifest.raw, scan_cache.outcome(
+                    analysis.findings, analysis.error, analysis.unread, analysis.template,
+                    analysis.named), started)
             return
         if analysis.error is not None:
             return  # cannot read it, or binary: cheap to find again, and rare
@@ -116,14 +128,26 @@ class Checker:
             return Analysis(None, error=exc)
         if manifest is None:
             return Analysis(None)
+        template = is_chart_template(manifest.path)
         try:
+            if template:
+                found = scan.read_template(manifest.text, self.expected)
+                return Analysis(manifest, found.findings, unread=found.unread, template=True)
             roots = yt.parse(manifest.text)
-            findings = scan.scan_tree(manifest.text, roots, manifest.path, self.expected)
-            return Analysis(manifest, findings, roots)
+            found = scan.read_tree(manifest.text, roots, manifest.path, self.expected)
+            return Analysis(manifest, found.findings, roots, unread=found.unread)
         except LocatedError as exc:
             if isinstance(exc, YamlSyntaxError) and "{{" in manifest.text:
                 exc = YamlSyntaxError(exc.message + TEMPLATE_HINT, exc.line, exc.column)
-            return Analysis(manifest, error=exc)
+            return Analysis(manifest, error=exc, template=template,
+                            named=self.named(manifest.text))
+
+    def named(self, text: str) -> tuple[str, ...]:
+        """The configured images a text names, however (a file that could not be checked)."""
+        from nix_tag_check.scan.rules import occurrence  # only a file in error needs it
+
+        needles = occurrence.needle_re(self.expected)
+        return tuple(sorted({o.exp.name for o in occurrence.find(text, self.expected, needles)}))
 
     def fixed_text(self, analysis: Analysis) -> str:
         """The manifest with its stale references fixed (see fix.fix_scanned)."""
@@ -131,4 +155,6 @@ class Checker:
             apply as fix,  # edits and the self-check: only --fix and --diff need them
         )
         assert analysis.manifest is not None
+        if analysis.template:
+            return fix.fix_template(analysis.manifest.text, analysis.findings)
         return fix.fix_scanned(analysis.manifest.text, analysis.roots, analysis.findings)

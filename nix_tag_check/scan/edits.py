@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from nix_tag_check.config.reference import Reference
 from nix_tag_check.errors import ScanError
+from nix_tag_check.scan import spans
 from nix_tag_check.yamltree import tree as yt
 
 
@@ -22,6 +23,24 @@ class SetValue:
 
     node: int
     value: str
+
+
+@dataclass(frozen=True)
+class SetPart:
+    """The scalar that starts at offset `node` has value[start:end] replaced by `text`: a tag
+    inside a string, a line of a script. `within`: what the same change means to the value
+    read as YAML itself (a Helm values document written as a block scalar), in offsets of
+    the value; empty when the value is only text. `node` is TEXT for a file that is text
+    and no YAML (a chart template): its characters are then the value."""
+
+    node: int
+    start: int
+    end: int
+    text: str
+    within: tuple[Meaning, ...] = ()
+
+
+TEXT = -1  # SetPart.node of a change to a file read as text
 
 
 @dataclass(frozen=True)
@@ -41,7 +60,7 @@ class RemoveKey:
     key: str
 
 
-Meaning = SetValue | AddKey | RemoveKey
+Meaning = SetValue | SetPart | AddKey | RemoveKey
 
 
 @dataclass(frozen=True, order=True)
@@ -63,8 +82,29 @@ class Intent:
     """What a set of edits means, by node offset, as patch.verify compares it."""
 
     values: dict[int, str] = field(default_factory=dict)
+    parts: dict[int, list[SetPart]] = field(default_factory=dict)
     added: dict[int, tuple[str, str]] = field(default_factory=dict)
     removed: dict[int, str] = field(default_factory=dict)
+
+    def value(self, node: yt.Scalar) -> str:
+        """The value the edits mean the scalar to hold."""
+        if node.start in self.values:
+            return self.values[node.start]
+        parts = self.parts.get(node.start)
+        return node.value if parts is None else with_parts(node.value, parts)
+
+
+def with_parts(value: str, parts: Iterable[SetPart]) -> str:
+    """`value` with each part replaced (ValueError when they overlap or do not fit)."""
+    out: list[str] = []
+    position = 0
+    for part in sorted(parts, key=lambda p: (p.start, p.end)):
+        if part.start < position or part.end > len(value):
+            raise ValueError("overlapping parts")
+        out += (value[position : part.start], part.text)
+        position = part.end
+    out.append(value[position:])
+    return "".join(out)
 
 
 def intent(edits: Iterable[Edit]) -> Intent:
@@ -73,6 +113,8 @@ def intent(edits: Iterable[Edit]) -> Intent:
         for meaning in edit.meanings:
             if isinstance(meaning, SetValue):
                 result.values[meaning.node] = meaning.value
+            elif isinstance(meaning, SetPart):
+                result.parts.setdefault(meaning.node, []).append(meaning)
             elif isinstance(meaning, AddKey):
                 result.added[meaning.mapping] = (meaning.key, meaning.value)
             else:
@@ -124,6 +166,12 @@ def _value_offsets(text: str, node: yt.Scalar) -> list[int] | None:
 def plain_tail(text: str, node: yt.Scalar, index: int) -> int:
     """Offset in `text` where value[index:] starts, when that tail is written verbatim up to
     the end of the scalar: the name before it may be written with escapes (`\\/`, `\\x61`)."""
+    if node.style in ("|", ">"):  # a block scalar of one line (`image: >-`)
+        mapped = spans.offsets(text, node)
+        placed = None if mapped is None else spans.span(mapped, index, len(node.value))
+        if placed is None:
+            raise ScanError(FOLDED if node.style == ">" else _NOT_IN_PLACE, *_where(node))
+        return placed[0]
     if node.style != '"' or text[node.start + 1 : node.end - 1] == node.value:
         return scalar_inner(text, node) + index
     offsets = _value_offsets(text, node)
@@ -185,6 +233,31 @@ def set_reference_tag(
         return Edit(node.start, node.end, f'"{new}"', meaning)
     start = plain_tail(text, node, ref.name_end)
     return Edit(start, start + len(node.value) - ref.name_end, f":{tag}", meaning)
+
+
+FOLDED = ("cannot rewrite a tag inside a folded block scalar (`>`), whose lines join into "
+          "one: write it as a literal block scalar (`|`), or change the tag by hand")
+_PART_NOT_IN_PLACE = ("cannot rewrite this tag in place: it is written with escapes or over "
+                      "lines; write the tag plainly")
+
+
+def set_part(
+    node: yt.Scalar, mapped: list[int] | None, start: int, end: int, new: str,
+    where: tuple[int, int], within: tuple[Meaning, ...] = (),
+) -> Edit:
+    """value[start:end] -> `new` where those characters are written (`mapped`: see
+    spans.offsets); `where`: the 1-based line and column to blame when they cannot be."""
+    if mapped is None and node.style == ">":
+        raise ScanError(FOLDED, *where)
+    placed = spans.span(mapped, start, end) if mapped is not None else None
+    if placed is None:
+        raise ScanError(_PART_NOT_IN_PLACE, *where)
+    return Edit(placed[0], placed[1], new, (SetPart(node.start, start, end, new, within),))
+
+
+def set_text(start: int, end: int, new: str) -> Edit:
+    """text[start:end] -> `new` in a file read as text, not YAML (a chart template)."""
+    return Edit(start, end, new, (SetPart(TEXT, start, end, new),))
 
 
 def _flow_add(entry: yt.Mapping, key: str) -> int:

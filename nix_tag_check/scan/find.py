@@ -2,7 +2,8 @@
 
 The scan never guesses from text: it walks the YAML tree (each node once, aliases
 never expanded) and only scalars it can place exactly in the text become edits. Each
-shape of reference is a rule of `nix_tag_check.rules`.
+shape of reference is a rule of `nix_tag_check.rules`. A chart template is no YAML: its
+text is read as text (template.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Mapping
 
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import ScanError
-from nix_tag_check.scan.rules.context import Expected, Finding
+from nix_tag_check.scan.rules.context import Expected, Finding, Scanned, Unread
 from nix_tag_check.yamltree import tree as yt
 
-__all__ = ["Expected", "Finding", "ScanError", "needles", "scan", "scan_tree"]
+__all__ = ["Expected", "Finding", "ScanError", "Scanned", "Unread", "needles", "read_template",
+           "read_tree", "scan", "scan_tree"]
 
 
 def needles(expected: Mapping[Repository, Expected]) -> tuple[str, ...]:
@@ -34,6 +36,20 @@ def scan_tree(
     text: str, roots: list[yt.Node], path: str, expected: Mapping[Repository, Expected]
 ) -> list[Finding]:
     """scan() of a text already parsed into `roots` (raises ScanError)."""
+    return read_tree(text, roots, path, expected).findings
+
+
+def read_tree(
+    text: str, roots: list[yt.Node], path: str, expected: Mapping[Repository, Expected]
+) -> Scanned:
+    """scan_tree(), and the names of images that no rule reads (raises ScanError)."""
     from nix_tag_check.scan import rules  # only a file that is parsed needs them
 
     return rules.run(text, roots, path, expected)
+
+
+def read_template(text: str, expected: Mapping[Repository, Expected]) -> Scanned:
+    """What a chart template's text holds (raises ScanError)."""
+    from nix_tag_check.scan import template  # only a template that is read needs it
+
+    return template.scan(text, expected)

@@ -30,7 +30,7 @@ from typing import Any
 
 from nix_tag_check import atomic, state
 from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
-from nix_tag_check.scan.rules.context import Finding
+from nix_tag_check.scan.rules.context import Finding, Unread
 from nix_tag_check.yamltree import tree as yt
 
 FORMAT = 4
@@ -42,7 +42,10 @@ MAX_FILES = 64
 MAX_FOLDER_BYTES = 256 << 20
 clock_ns = time.time_ns  # a test seam: tests move the clock instead of sleeping
 
-# ["none"] | ["findings", [{field: value, ...}, ...]] | ["error", class, message, line, column]
+# ["none"] | ["error", class, message, line, column, [image, ...], template]
+# | ["findings", [{field: value, ...}, ...], [[line, column, image, written, ignored], ...],
+#    template]: `template` is whether the file was read as a chart template, as text; an
+#    error's images are those its text names (they are not said to be unreferenced)
 Outcome = list[Any]
 NONE: Outcome = ["none"]  # the file names no configured image
 # One string per file, "IDENTITY DIGEST OUTCOME-JSON" (IDENTITY "-" when not trusted): a
@@ -248,25 +251,63 @@ def finding_from_record(record: object) -> Finding | None:
         return None
 
 
-def outcome(findings: Sequence[Finding], error: LocatedError | None) -> Outcome:
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """What a kept outcome gives back: the findings or the error, and the names of
+    configured images that no rule reads a tag of."""
+
+    findings: list[Finding]
+    error: LocatedError | None = None
+    unread: list[Unread] = dataclasses.field(default_factory=list)
+    template: bool | None = False  # read as a chart template (None: names no image)
+    named: tuple[str, ...] = ()  # with an error: the configured images its text names
+
+
+def outcome(findings: Sequence[Finding], error: LocatedError | None,
+            unread: Sequence[Unread] = (), template: bool = False,
+            named: Sequence[str] = ()) -> Outcome:
     """What the scan cache keeps of a scanned manifest: what a report needs, no text, no tree."""
     if error is not None:
         name = type(error).__name__ if type(error).__name__ in _ERRORS else "LocatedError"
-        return ["error", name, error.message, error.line, error.column]
-    return ["findings", [finding_record(f) for f in findings]]
+        return ["error", name, error.message, error.line, error.column, list(named), template]
+    return ["findings", [finding_record(f) for f in findings],
+            [[u.line, u.column, u.image, u.written, u.ignored] for u in unread], template]
 
 
-def restore(kept: Outcome) -> tuple[list[Finding], LocatedError | None] | None:
+def restore(kept: Outcome) -> Kept | None:
     """The findings, or the error, a kept outcome stands for (None: not one we wrote)."""
     if kept == NONE:
-        return [], None
-    if len(kept) == 5 and kept[0] == "error" and kept[1] in _ERRORS:
-        error = _located(_ERRORS[kept[1]], kept[2:])
-        return None if error is None else ([], error)
-    if len(kept) != 2 or kept[0] != "findings" or not isinstance(kept[1], list):
+        return Kept([], template=None)
+    template = kept[-1] if kept else None
+    if type(template) is not bool:
+        return None
+    if len(kept) == 7 and kept[0] == "error" and kept[1] in _ERRORS:
+        error, named = _located(_ERRORS[kept[1]], kept[2:5]), kept[5]
+        if error is None or not (isinstance(named, list)
+                                 and all(type(name) is str for name in named)):
+            return None
+        return Kept([], error, template=template, named=tuple(named))
+    if len(kept) != 4 or kept[0] != "findings" or not isinstance(kept[1], list):
         return None
     findings = [finding_from_record(record) for record in kept[1]]
-    return None if None in findings else ([f for f in findings if f is not None], None)
+    unread = _unread(kept[2])
+    if None in findings or unread is None:
+        return None
+    return Kept([f for f in findings if f is not None], None, unread, template)
+
+
+def _unread(value: object) -> list[Unread] | None:
+    """The names no rule reads, from their records; None when one is not ours."""
+    if not isinstance(value, list):
+        return None
+    found = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 5 and type(item[0]) is int
+                and type(item[1]) is int and type(item[2]) is str and type(item[3]) is str
+                and type(item[4]) is bool):
+            return None
+        found.append(Unread(*item))
+    return found
 
 
 def _located(cls: type[LocatedError], value: object) -> LocatedError | None:

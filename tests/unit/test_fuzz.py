@@ -334,6 +334,17 @@ def test_alias_bomb_costs_what_its_text_costs(name: str) -> None:
     assert cpu < 1.0, cpu  # CPU time, not wall-clock: a billion expansions would take hours
 
 
+@pytest.mark.parametrize("unit", ["a-", "a.", "a:b", "a/", "a_", "a:1/", "Ab.", "a.a:1 "])
+def test_a_long_run_of_name_characters_costs_what_its_text_costs(unit: str) -> None:
+    """A name is looked for in every string that holds one: never by trying each character
+    as the start of a long name (the search is linear: see reference.IN_TEXT_RE)."""
+    text = f"x: {unit * (400_000 // len(unit))} --image={API}:old\n"
+    started = time.process_time()
+    fixed = fix(text)
+    assert time.process_time() - started < 2.0  # CPU time: a quadratic search takes hours
+    assert fixed == text.replace(f"{API}:old", f"{API}:{API_TAG}")
+
+
 def _nested(depth: int) -> dict[str, str]:
     return {
         "flow-sequence-unclosed": "[" * depth,
@@ -385,7 +396,8 @@ def test_a_two_megabyte_value_or_comment(shape: str) -> None:
         + f"image: {API}:old\n",
         "comment": f"# {big}\nimage: {API}:old  # {big}\n",
     }[shape]
-    assert len(fix(text)) - len(text) == len(API_TAG) - len("old")
+    changed = 60_001 if shape == "block-scalar" else 1  # each line of the script is fixed too
+    assert len(fix(text)) - len(text) == changed * (len(API_TAG) - len("old"))
 
 
 # --- bugs found by fuzzing, pinned ------------------------------------------------------------

@@ -99,6 +99,8 @@ class Doc:
 
 
 tags = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+# A tag inside free text ends in a letter or digit: `repo:v1.` ends a sentence there.
+text_tags = st.from_regex(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,19}[A-Za-z0-9_])?", fullmatch=True)
 digests = st.text("0123456789abcdef", min_size=64, max_size=64).map(lambda h: f"sha256:{h}")
 configured = st.sampled_from([HELLO, API])
 UNCONFIGURED = ["ghcr.io/acme/api-gateway", "registry.example.com/hello", "nginx",
@@ -218,12 +220,12 @@ def container(draw: DRAW, doc: Doc, ind: str, number: int) -> None:
         props = properties(draw, doc, doc.image_anchors)
         hole = reference_hole(draw, repo, flow=False)
         doc.line(f"{ind}  image: {props}", hole, comment(draw, repo))
-    if draw(st.integers(0, 3)) == 0:  # text that names images but is not a reference
+    if draw(st.integers(0, 3)) == 0:  # references in a script and in a flag
         doc.line(f"{ind}  args:")
         doc.line(f"{ind}    - |")
-        doc.line(f"{ind}      docker run --rm {API}:old --version")
-        doc.line(f"{ind}      # nix-tag-check: {HELLO}")
-        doc.line(f"{ind}    - \"--image={HELLO}:old\"")
+        doc.line(f"{ind}      docker run --rm ", text_hole(draw, API), " --version")
+        doc.line(f"{ind}      # nix-tag-check: {HELLO}")  # a line of the script: no marker
+        doc.line(f"{ind}    - \"--image=", text_hole(draw, HELLO), "\"")
     if draw(st.integers(0, 3)) == 0:  # a marked reference in an environment variable
         image = draw(configured)
         doc.line(f"{ind}  env:")
@@ -436,11 +438,158 @@ def configmap(draw: DRAW, doc: Doc) -> None:
         elif kind == "other":  # prose that starts with the tool's name: no marker
             doc.line(f"  OTHER_{number}: {quoted(draw, 'v1')}"
                      "  # nix-tag-check sets this")
-        else:  # a reference in a plain string without a marker: not a field we rewrite
-            doc.line(f"  PLAIN_{number}: {image}:old")
+        else:  # a reference in a string without a marker: read wherever it stands
+            string_value(draw, doc, f"PLAIN_{number}", image)
 
 
-DOCUMENTS: list[Callable[[DRAW, Doc], None]] = [workload, helm_values, kustomization, configmap]
+def text_hole(draw: DRAW, repo: str) -> Hole:
+    """A reference inside a string or a script: the fix writes the new tag after its name
+    (a digest goes); the finding points at the name."""
+    tag = draw(st.one_of(text_tags, st.just(FRESH.get(repo, "v1"))))
+    digest = draw(st.one_of(st.none(), st.none(), st.none(), digests))
+    orig = repo + f":{tag}" + (f"@{digest}" if digest else "")
+    if repo not in FRESH:
+        return Hole(orig, orig)
+    return Hole(orig, f"{repo}:{FRESH[repo]}", slot=True,
+                stale=tag != FRESH[repo] or digest is not None)
+
+
+def untouched(draw: DRAW, repo: str) -> str:
+    """Text that names an image but holds no tag of it to read: left as it is."""
+    tag = draw(text_tags)
+    return draw(st.sampled_from([
+        f"{repo}-gw:{tag}", f"{repo}/migrations:{tag}", f"{repo}:${{TAG}}", f"{repo}:$TAG",
+        f"{repo}:{{{{ .Values.image.tag }}}}", f"mirror.example.com/{repo}:{tag}",
+        f"x{repo}:{tag}",
+    ]))
+
+
+def string_value(draw: DRAW, doc: Doc, key: str, image: str) -> None:
+    """`key: ...` holding references as strings do: whole, in a flag, a URL, JSON, a script."""
+    hole = text_hole(draw, image)
+    other = untouched(draw, draw(configured))
+    shape = draw(st.sampled_from(["whole", "flag", "url", "json", "double", "script",
+                                  "script", "flow"]))
+    if shape == "whole":
+        doc.line(f"  {key}: ", hole)
+    elif shape == "flag":
+        doc.line(f"  {key}: --sidecar-image=", hole, f" --other={other}")
+    elif shape == "url":
+        doc.line(f"  {key}: docker://", hole)
+    elif shape == "json":
+        doc.line(f"  {key}: '{{\"image\": \"", hole, f"\", \"other\": \"{other}\"}}'")
+    elif shape == "double":
+        doc.line(f'  {key}: "{{\\"image\\":\\"', hole, '\\"}"')
+    elif shape == "flow":
+        doc.line(f"  {key}: [--a, '--image=", hole, "', \"", text_hole(draw, image), "\"]")
+    else:
+        header = draw(st.sampled_from(["|", "|-", "|+", "|2"]))
+        doc.line(f"  {key}: {header}")
+        doc.line("    #!/bin/sh")
+        doc.line("    crane digest ", hole, " && crane copy ", text_hole(draw, image),
+                 f" {other}")
+        doc.line(f"    echo {other} \"# not a comment: ", text_hole(draw, image), '"')
+        if header == "|+":
+            doc.line("")
+
+
+ARGO_GROUPS = [  # (parameter names: repository, tag, registry or None), repository or None
+    (("image.repository", "image.tag", None), None), (("imageRepository", "imageTag", None), None),
+    (("worker.image.name", "worker.image.tag", None), None),
+    (("sidecar.image", "sidecar.image.tag", None), None),
+    (("repository", "tag", "registry"), "split"),
+    (("proxy.image.repository", "proxy.image.tag", None), "nginx"),
+    ((None, "lonely.image.tag", None), None),
+]
+
+
+def argocd(draw: DRAW, doc: Doc) -> None:
+    """An Argo CD Application, an ApplicationSet or a `.argocd-source-APP.yaml` file."""
+    kind = draw(st.sampled_from(["Application", "ApplicationSet", "source file"]))
+    base = ""
+    if kind != "source file":
+        doc.line("apiVersion: argoproj.io/v1alpha1")
+        doc.line(f"kind: {kind}")
+        doc.line("metadata:")
+        doc.line(f"  name: app-{doc.prefix}")
+        doc.line("spec:")
+        base = "  "
+        if kind == "ApplicationSet":
+            doc.line("  generators: [{list: {elements: []}}]")
+            doc.line("  template:")
+            doc.line("    spec:")
+            base = "      "
+        doc.line(f"{base}source:")
+        doc.line(f"{base}  repoURL: https://example.com/deploy.git")
+        base += "  "
+    parts = draw(st.lists(st.sampled_from(["parameters", "values", "kustomize"]), min_size=1,
+                          max_size=3, unique=True))
+    if "parameters" in parts or "values" in parts:
+        doc.line(f"{base}helm:")
+    for part in parts:
+        if part == "parameters":
+            argo_parameters(draw, doc, base + "  ")
+        elif part == "values":
+            argo_values(draw, doc, base + "  ")
+    if "kustomize" in parts:
+        doc.line(f"{base}kustomize:")
+        doc.line(f"{base}  images:")
+        for _ in range(draw(st.integers(1, 3))):
+            doc.line(f"{base}  - ", kustomize_string_hole(draw))
+
+
+def argo_parameters(draw: DRAW, doc: Doc, ind: str) -> None:
+    doc.line(f"{ind}parameters:")
+    entries: list[tuple[str, Seg]] = []
+    for (repo_name, tag_name, registry_name), special in draw(st.lists(
+            st.sampled_from(ARGO_GROUPS), min_size=1, max_size=3, unique=True)):
+        image = draw(configured)
+        if special == "nginx":
+            image = "nginx"
+        if special == "split":
+            registry, repository = image.split("/", 1)
+            entries.append((registry_name or "", quoted(draw, registry)))
+        else:
+            repository = image
+        if repo_name is not None:
+            entries.append((repo_name, quoted(draw, repository)))
+        known = image if repo_name is not None and image in FRESH else None
+        entries.append((tag_name, tag_hole(draw, known, flow=False, empty_ok=False)))
+    for name, value in draw(st.permutations(entries)):
+        doc.line(f"{ind}- name: {name}")
+        doc.line(f"{ind}  value: ", value)
+
+
+def argo_values(draw: DRAW, doc: Doc, ind: str) -> None:
+    """`values: |`: Helm values written as a string, read as the document it is."""
+    image = draw(configured)
+    doc.line(f"{ind}values: {draw(st.sampled_from(['|', '|-']))}")
+    doc.line(f"{ind}  image:")
+    doc.line(f"{ind}    repository: {image}")
+    hole = tag_hole(draw, image, flow=False)
+    doc.line(f"{ind}    tag:{'' if hole.orig == '' else ' '}", hole)
+    doc.line(f"{ind}  sidecar:")
+    doc.line(f"{ind}    args:")
+    doc.line(f"{ind}    - --image=", text_hole(draw, draw(configured)))
+    doc.line(f"{ind}    image: ", reference_hole(draw, draw(repositories), flow=False))
+
+
+def kustomize_string_hole(draw: DRAW) -> Hole:
+    """An entry of `kustomize.images`: `[old=]new[:tag][@digest]`, quoted or not."""
+    repo = draw(repositories)
+    alias = draw(st.sampled_from(["", "", "api=", f"{HELLO}="]))
+    tag, digest = draw(tag_states(repo))
+    value = repo + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    quote = draw(quotes)
+    orig = f"{quote}{alias}{value}{quote}"
+    if repo not in FRESH:
+        return Hole(orig, orig)
+    return Hole(orig, f"{quote}{alias}{repo}:{FRESH[repo]}{quote}", slot=True,
+                stale=tag != FRESH[repo] or digest is not None)
+
+
+DOCUMENTS: list[Callable[[DRAW, Doc], None]] = [workload, helm_values, kustomization, configmap,
+                                                argocd]
 
 
 def _segments(draw: DRAW) -> tuple[list[Seg], str, bool, bool]:
@@ -495,6 +644,12 @@ def assemble(segs: list[Seg], newline: str, bom: bool) -> Manifest:
 
 _REF_RE = re.compile(rf"(?P<repo>{re.escape(HELLO)}|{re.escape(API)})"
                      r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]*))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
+# A reference inside a string, as a program that reads the string would find it (a shell, a
+# flag parser): the name not part of a longer one (a `docker://` scheme may come before it).
+_IN_TEXT_RE = re.compile(
+    rf"(?:(?<=//)|(?<![\w.@/-]))(?P<repo>{re.escape(HELLO)}|{re.escape(API)})(?![\w/-]|\.\w)"
+    r"(?::(?P<tag>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
 PLACEHOLDER = "<tag>"
 
 
@@ -533,6 +688,14 @@ def _walk(node: Any) -> Iterator[dict[Any, Any]]:
             todo.extend(item)
 
 
+def _strings(node: Any) -> Iterator[str]:
+    for mapping in _walk(node):
+        for value in mapping.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str):
+                    yield item
+
+
 def _kustomize_entries(root: Any) -> list[dict[Any, Any]]:
     if not isinstance(root, dict) or root.get("kind") != "Kustomization":
         return []
@@ -548,39 +711,108 @@ def _marked(mapping: dict[Any, Any]) -> list[tuple[str, Any]]:
     return out
 
 
+def _argo_tags(mapping: dict[Any, Any]) -> list[tuple[str, dict[Any, Any]]]:
+    """Argo CD's `helm.parameters` as the chart gets them: (image, the tag's parameter)."""
+    helm = mapping.get("helm")
+    listed = helm.get("parameters") if isinstance(helm, dict) else None
+    if not isinstance(listed, list):
+        return []
+    by_name = {p["name"]: p for p in reversed(listed) if isinstance(p, dict) and "name" in p}
+    found = []
+    for name, parameter in by_name.items():
+        if not name.endswith(("tag", "Tag")):
+            continue
+        stem, camel = (name[:-3], True) if name.endswith("Tag") else (name[:-4], False)
+        values = {key: by_name.get(f"{stem}{key.title()}" if camel else f"{stem}.{key}"
+                                   if stem else key, {}).get("value")
+                  for key in ("repository", "image", "name", "registry")}
+        repository = values["repository"] or values["image"] or values["name"] or (
+            by_name.get(stem, {}).get("value") if stem else None)
+        registry = values["registry"]
+        if isinstance(repository, str) and isinstance(registry, str) and registry:
+            repository = f"{registry}/{repository}"
+        if repository in FRESH:
+            found.append((repository, parameter))
+    return found
+
+
+def _argo_images(mapping: dict[Any, Any]) -> list[str]:
+    kustomize = mapping.get("kustomize")
+    images = kustomize.get("images") if isinstance(kustomize, dict) else None
+    return [i for i in images if isinstance(i, str)] if isinstance(images, list) else []
+
+
+def _argo_values(mapping: dict[Any, Any]) -> str | None:
+    helm = mapping.get("helm")
+    values = helm.get("values") if isinstance(helm, dict) else None
+    return values if isinstance(values, str) else None
+
+
 def stale_in_data(text: str) -> list[str]:
     """Every configured reference a YAML consumer would see with an old tag or a digest."""
     problems = []
     for root in load(text):
-        for mapping in _walk(root):
-            image = mapping.get("image") if "tag" not in mapping else None  # a repository
-            m = _REF_RE.fullmatch(image) if isinstance(image, str) else None
-            if m and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
-                problems.append(f"image {image}")
-            helm = _helm_image(mapping)
-            if helm is not None and mapping["tag"] != FRESH[helm]:
-                problems.append(f"helm {helm}:{mapping['tag']!r}")
-            if helm is not None and (mapping.get("digest") or mapping.get("sha")):
-                problems.append(f"helm {helm} pinned")
-            for _, value in _marked(mapping):
-                m = _REF_RE.fullmatch(str(value))
-                if m and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
-                    problems.append(f"marked {value}")
-                elif not m and value not in (HELLO_TAG, API_TAG):
-                    problems.append(f"marked tag {value!r}")
-        for entry in _kustomize_entries(root):
-            name = _kustomize_image(entry)
-            if name is not None and (entry.get("newTag") != FRESH[name] or "digest" in entry):
-                problems.append(f"kustomize {entry}")
+        problems += _stale_in_document(root)
     return problems
+
+
+def _stale_in_document(root: Any) -> list[str]:
+    problems = []
+    for mapping in _walk(root):
+        image = mapping.get("image") if "tag" not in mapping else None  # a repository
+        m = _REF_RE.fullmatch(image) if isinstance(image, str) else None
+        if m and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
+            problems.append(f"image {image}")
+        helm = _helm_image(mapping)
+        if helm is not None and mapping["tag"] != FRESH[helm]:
+            problems.append(f"helm {helm}:{mapping['tag']!r}")
+        if helm is not None and (mapping.get("digest") or mapping.get("sha")):
+            problems.append(f"helm {helm} pinned")
+        for _, value in _marked(mapping):
+            m = _REF_RE.fullmatch(str(value))
+            if m and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
+                problems.append(f"marked {value}")
+            elif not m and value not in (HELLO_TAG, API_TAG):
+                problems.append(f"marked tag {value!r}")
+        for repository, parameter in _argo_tags(mapping):
+            if parameter.get("value") != FRESH[repository]:
+                problems.append(f"parameter {repository}:{parameter.get('value')!r}")
+        for entry in _argo_images(mapping):
+            m = _REF_RE.fullmatch(entry.rpartition("=")[2])
+            if m and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
+                problems.append(f"kustomize.images {entry}")
+        values = _argo_values(mapping)
+        if values is not None:
+            problems += [f"helm.values: {p}" for doc in load(values)
+                         for p in _stale_in_document(doc)]
+    for string in _strings(root):
+        for m in _IN_TEXT_RE.finditer(string):
+            if (m["tag"] or m["digest"]) and (m["tag"] != FRESH[m["repo"]] or m["digest"]):
+                problems.append(f"in a string: {m.group()}")
+    for entry in _kustomize_entries(root):
+        name = _kustomize_image(entry)
+        if name is not None and (entry.get("newTag") != FRESH[name] or "digest" in entry):
+            problems.append(f"kustomize {entry}")
+    return problems
+
+
+def _text(value: str) -> str:
+    """A string with the tag of each reference inside it a placeholder."""
+    return _IN_TEXT_RE.sub(lambda m: f"{m['repo']}:{PLACEHOLDER}" if m["tag"] or m["digest"]
+                           else m.group(), value)
 
 
 def normalise(text: str) -> list[Any]:
     """The data of `text` with every tag a fix may rewrite replaced by a placeholder."""
+    return [_normalised(root) for root in load(text)]
 
+
+def _normalised(root: Any) -> Any:
     def norm(node: Any, kustomize: bool = False) -> Any:
         if isinstance(node, str) and (m := _REF_RE.fullmatch(node)):
             return f"{m['repo']}:{PLACEHOLDER}"
+        if isinstance(node, str):
+            return _text(node)
         if isinstance(node, list):
             return [norm(item, kustomize) for item in node]
         if not isinstance(node, dict):
@@ -596,9 +828,25 @@ def normalise(text: str) -> list[Any]:
             out.pop("digest", None)
         if node.get("kind") == "Kustomization" and isinstance(node.get("images"), list):
             out["images"] = norm(node["images"], kustomize=True)
+        argo(node, out)
         return out
 
-    return [norm(root) for root in load(text)]
+    def argo(node: dict[Any, Any], out: dict[Any, Any]) -> None:
+        for _, parameter in _argo_tags(node):
+            parameter["value"] = PLACEHOLDER  # the caller's copy: `out` was made from it
+        if _argo_tags(node):
+            out["helm"] = norm(node["helm"])
+        images = _argo_images(node)
+        if images:
+            out["kustomize"]["images"] = [
+                f"{old}{eq}{_REF_RE.fullmatch(new)['repo']}:{PLACEHOLDER}"
+                if _REF_RE.fullmatch(new) else _text(i)
+                for i in images for old, eq, new in [i.rpartition("=")]]
+        values = _argo_values(node)
+        if values is not None:
+            out["helm"]["values"] = [_normalised(doc) for doc in load(values)]
+
+    return norm(root)
 
 
 # --- the properties ------------------------------------------------------------------------
@@ -655,7 +903,7 @@ def _lines(text: str) -> list[str]:
 
 
 _TAG_TEXT = re.compile(rf"{re.escape(HELLO)}|{re.escape(API)}|{HELLO_TAG}|{API_TAG}"
-                       r"|\b(newTag|digest|sha|tag):|sha256:")
+                       r"|\b(newTag|digest|sha|tag|value):|sha256:")
 
 
 @PROPERTIES

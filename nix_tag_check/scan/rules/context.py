@@ -39,7 +39,7 @@ class Finding:
     found: str | None  # the tag as written; None when there is none
     expected: str
     source: str
-    kind: str  # image | kustomize | helm | marker
+    kind: str  # image | kustomize | helm | parameter | marker | text
     digest: str | None = None
     digest_emptied: bool = False  # the digest's key stays, with an empty value
     edits: list[edits.Edit] = field(default_factory=list)
@@ -59,6 +59,29 @@ class Finding:
         self.ignored = True
         self.edits.clear()
         self.unfixable = None
+
+
+@dataclass
+class Unread:
+    """A configured image named where no rule reads a tag: `repo:${TAG}`, `repo` alone.
+
+    Said with -v, and warned about when its file holds no reference of that image that is
+    read: the user learns to mark the value (`# nix-tag-check: IMAGE`) or to ignore it.
+    """
+
+    line: int  # 1-based
+    column: int  # 1-based
+    image: str
+    written: str  # the name as written, and what follows it up to a blank or a quote
+    ignored: bool = False  # its line ends in `# nix-tag-check: ignore`
+
+
+@dataclass
+class Scanned:
+    """What the rules found in one text: references, and names no rule reads."""
+
+    findings: list[Finding] = field(default_factory=list)
+    unread: list[Unread] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +114,14 @@ class Scalars:
         return found
 
 
+def _in_header(text: str, node: yt.Scalar, at: int) -> bool:
+    """Whether `at` is on a block scalar's first line (`|  # a comment`), before its text."""
+    if node.style not in ("|", ">"):
+        return False
+    found = yt.BREAK_RE.search(text, node.start, at)
+    return found is None
+
+
 @dataclass
 class Context:
     """One manifest's text and tree facts, shared by the rules of one scan."""
@@ -99,6 +130,7 @@ class Context:
     expected: MappingABC[Repository, Expected]
     roots: list[yt.Node] = field(default_factory=list)
     claimed: dict[int, str] = field(default_factory=dict)  # scalar -> image reported for
+    read: set[int] = field(default_factory=set)  # scalars a rule read whole, reported or not
     budget: list[int] = field(default_factory=lambda: [MERGE_BUDGET])  # merge-key work
     in_flow: set[int] = field(default_factory=set)  # nodes written inside [...] or {...}
     global_registries: tuple[str, ...] = ()  # a chart's registries for every image
@@ -121,7 +153,8 @@ class Context:
             if hash_at > 0 and not self.text[hash_at - 1].isspace():
                 continue
             before = bisect.bisect_right(self.scalars.starts, hash_at) - 1
-            if before >= 0 and self.scalars.scalars[before].end > hash_at:
+            if before >= 0 and self.scalars.scalars[before].end > hash_at and not _in_header(
+                    self.text, self.scalars.scalars[before], hash_at):
                 continue  # inside a scalar (a script, a quoted string): text, not a comment
             yield match
 

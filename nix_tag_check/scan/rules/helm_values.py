@@ -11,6 +11,8 @@ file and schema have it, and every chart reads an empty string as "no digest".
 
 from __future__ import annotations
 
+import re
+
 from nix_tag_check.config.reference import ReferenceError, parse_reference
 from nix_tag_check.errors import ScanError
 from nix_tag_check.scan import edits
@@ -20,6 +22,7 @@ from nix_tag_check.yamltree import tree as yt
 REPOSITORY_KEYS = ("repository", "image", "name")
 DIGEST_KEYS = ("digest", "sha")
 _NULLS = ("~", "null", "Null", "NULL")
+_TEMPLATED = re.compile(r"\{\{|\$\{|\$[A-Za-z_]")  # `{{ .sha }}`, `${TAG}`, `$TAG`
 
 
 def _unset(node: yt.Scalar) -> bool:
@@ -99,9 +102,10 @@ def _claim_names(ctx: Context, keys: dict[str, yt.Node], repository: yt.Scalar,
             ctx.claimed[id(node)] = exp.name
 
 
-def _tagged(ctx: Context, key: str, node: yt.Scalar, tag: yt.Scalar, exp: Expected) -> Finding:
+def _tagged(ctx: Context, key: str, node: yt.Scalar, tag: yt.Scalar, exp: Expected,
+            kind: str) -> Finding:
     """`image: repo:v1` beside `tag: v2`: a chart renders `repo:v1:v2`; never guessed at."""
-    item = ctx.finding(node, exp, tag.value or None, "helm")
+    item = ctx.finding(node, exp, tag.value or None, kind)
     item.unfixable = ScanError(
         f"this {key} has a tag or digest of its own beside a `tag:` key, and a chart renders "
         "both: write the repository alone", node.line + 1, node.column + 1,
@@ -139,11 +143,11 @@ def unpin(ctx: Context, item: Finding, digests: list[yt.Scalar]) -> list[edits.E
     return [edits.empty_scalar(ctx.text, node) for node in digests]
 
 
-def check(ctx: Context, keys: dict[str, yt.Node]) -> Finding | None:
+def check(ctx: Context, keys: dict[str, yt.Node], kind: str = "helm") -> Finding | None:
     """`keys`: the mapping's merged keys (merge keys can bring any of these in)."""
     tag = keys.get("tag")
-    if not isinstance(tag, yt.Scalar):
-        return None
+    if not isinstance(tag, yt.Scalar) or _TEMPLATED.search(tag.value):
+        return None  # a tag filled in elsewhere: the repository is a name no rule reads
     repository = _repository(keys)
     if repository is None:
         return None
@@ -152,14 +156,14 @@ def check(ctx: Context, keys: dict[str, yt.Node]) -> Finding | None:
         return None
     exp, tagged = named
     if tagged:
-        return _tagged(ctx, *repository, tag, exp)
+        return _tagged(ctx, *repository, tag, exp, kind)
     _claim_names(ctx, keys, repository[1], exp)
     fresh_tag = not ctx.taken(tag, exp)
     digests = pinned_digests(ctx, keys, exp)
     if not fresh_tag and not digests:
         return None  # reported where the shared tag was first found
     found = tag.value or None
-    item = ctx.finding(tag if fresh_tag else digests[0], exp, found, "helm")
+    item = ctx.finding(tag if fresh_tag else digests[0], exp, found, kind)
     retag = fresh_tag and found != exp.tag
     ctx.fix(item, lambda: ([edits.set_scalar(ctx.text, tag, exp.tag)] if retag else [])
             + unpin(ctx, item, digests))

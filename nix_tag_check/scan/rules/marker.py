@@ -1,4 +1,8 @@
-"""Rule: a scalar on a line ending in `# nix-tag-check: IMAGE`: a whole reference or a bare tag."""
+"""Rule: a scalar on a line ending in `# nix-tag-check: IMAGE`: a whole reference or a bare tag.
+
+A marked string that holds a reference to its image inside it (`--image=repo:tag`) is left to
+the occurrence rule, which reads it anyway.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Iterator
 from nix_tag_check.config.reference import TAG_RE, ReferenceError, parse_reference, parse_repository
 from nix_tag_check.errors import ScanError
 from nix_tag_check.scan import edits
-from nix_tag_check.scan.rules import helm_values, pragma
+from nix_tag_check.scan.rules import helm_values, occurrence, pragma
 from nix_tag_check.scan.rules.context import Context, Expected, Finding
 from nix_tag_check.yamltree import tree as yt
 
@@ -30,7 +34,9 @@ def check(ctx: Context) -> Iterator[Finding]:
             continue
         node, exp = _marked(ctx, match)
         if not ctx.taken(node, exp):
-            yield _finding(ctx, node, exp)
+            found = _finding(ctx, node, exp)
+            if found is not None:
+                yield found
 
 
 def _almost(ctx: Context, almost: re.Match[str]) -> None:
@@ -70,7 +76,7 @@ def _marked(ctx: Context, match: re.Match[str]) -> tuple[yt.Scalar, Expected]:
     return candidates[-1], exp
 
 
-def _finding(ctx: Context, node: yt.Scalar, exp: Expected) -> Finding:
+def _finding(ctx: Context, node: yt.Scalar, exp: Expected) -> Finding | None:
     try:
         ref = parse_reference(node.value)
     except ReferenceError:
@@ -78,6 +84,8 @@ def _finding(ctx: Context, node: yt.Scalar, exp: Expected) -> Finding:
     if ref is not None and ref.repository == exp.repository:
         return ctx.reference(node, ref, exp, "marker")
     if not TAG_RE.fullmatch(node.value):
+        if occurrence.holds(ctx, node, exp):
+            return None  # the occurrence rule reads it
         raise ScanError(f"value marked for {exp.name} is neither a reference to it nor a tag",
                         node.line + 1, node.column + 1)
     item = ctx.finding(node, exp, node.value, "marker")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from nix_tag_check.fix import local_proof
 from nix_tag_check.fix import verify as patch
-from nix_tag_check.scan.edits import AddKey, Edit, RemoveKey, SetValue
+from nix_tag_check.scan.edits import AddKey, Edit, RemoveKey, SetPart, SetValue
 from nix_tag_check.yamltree import tree as yt
 
 ORIGINAL = "a:\n  image: x:old\n  b: [1, 2]\nk:\n  name: n\n  digest: d\n"
@@ -149,3 +149,40 @@ def test_pieces_that_are_most_of_the_text_are_left_to_the_full_proof() -> None:
     edit = _set(text, 0, ":old", ":new")
     assert not patch.by_piece(text, patch.apply_edits(text, [edit]), [edit], [edit])
     patch.verify(text, patch.apply_edits(text, [edit]), [edit], yt.parse(text))
+# A part of one value: a tag inside a string, a line of a script, Helm values in a string.
+SCRIPT = "s: |\n  run x:old\n  run y:v1\nv: |\n  tag: old\n  k: 1\n"
+AT_S, AT_V = SCRIPT.index("|"), SCRIPT.index("|", SCRIPT.index("v:"))
+RUN = SCRIPT.index("x:old") + 2  # `old`, in the text
+IN_S = len("run x:")  # `old`, in the first value
+PART = Edit(RUN, RUN + 3, "new", (SetPart(AT_S, IN_S, IN_S + 3, "new"),))
+TAG = SCRIPT.index("tag: old") + 5
+INNER = "tag: old\nk: 1\n"
+WITHIN = Edit(TAG, TAG + 3, "new", (SetPart(AT_V, 5, 8, "new", (SetValue(5, "new"),)),))
+
+
+@pytest.mark.parametrize(("patched", "edits"), [
+    (SCRIPT.replace("x:old", "x:new"), [PART]),
+    (SCRIPT.replace("tag: old", "tag: new"), [WITHIN]),
+    (SCRIPT.replace("x:old", "x:new").replace("tag: old", "tag: new"), [PART, WITHIN]),
+])
+def test_a_part_of_a_value_changes_as_meant(patched: str, edits: list[Edit]) -> None:
+    patch.verify(SCRIPT, patched, edits, yt.parse(SCRIPT))
+
+
+@pytest.mark.parametrize(("patched", "edits"), [
+    (SCRIPT.replace("x:old", "x:other"), [PART]),  # not the part it meant
+    (SCRIPT.replace("x:old", "x:new").replace("y:v1", "y:v2"), [PART]),  # another part too
+    (SCRIPT.replace("tag: old", "tag: new"),  # a part that means nothing inside YAML
+     [Edit(TAG, TAG + 3, "new", (SetPart(AT_V, 5, 8, "new"), SetPart(AT_V, 0, 0, "",
+                                                                   (SetValue(5, "new"),))))]),
+    (SCRIPT.replace("tag: old", "tag: new"),  # the YAML inside means another value
+     [Edit(TAG, TAG + 3, "new", (SetPart(AT_V, 5, 8, "new", (SetValue(5, "other"),)),))]),
+    (SCRIPT.replace("tag: old\n  k: 1", "tag: new\n  k: [1"),  # inside, it would not parse
+     [Edit(TAG, TAG + 10, "new\n  k: [1",
+           (SetPart(AT_V, 5, 11, "new\nk: [1", (SetValue(5, "new"),)),))]),
+    (SCRIPT.replace("x:old", "x:new"),  # two parts of one value that overlap
+     [PART, Edit(RUN, RUN, "", (SetPart(AT_S, IN_S + 1, IN_S + 2, "e"),))]),
+])
+def test_a_part_that_changes_anything_else_is_refused(patched: str, edits: list[Edit]) -> None:
+    with pytest.raises(patch.PatchError):
+        patch.verify(SCRIPT, patched, edits, yt.parse(SCRIPT))

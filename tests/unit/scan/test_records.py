@@ -16,7 +16,7 @@ from nix_tag_check import state
 from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
 from nix_tag_check.scan import edits
 from nix_tag_check.scan import records as scan_cache
-from nix_tag_check.scan.rules.context import Finding
+from nix_tag_check.scan.rules.context import Finding, Unread
 
 text = st.text(max_size=20)
 number = st.integers(min_value=0, max_value=10**6)
@@ -99,8 +99,8 @@ def test_an_error_comes_back_as_the_same_kind_at_the_same_place(error: LocatedEr
     kept = json.loads(json.dumps(scan_cache.outcome([], error)))
     restored = scan_cache.restore(kept)
     assert restored is not None
-    findings, again = restored
-    assert findings == []
+    assert restored.findings == [] and restored.unread == []
+    again = restored.error
     assert again is not None
     assert (type(again), again.message, again.line, again.column) == (
         type(error), error.message, error.line, error.column)
@@ -109,8 +109,10 @@ def test_an_error_comes_back_as_the_same_kind_at_the_same_place(error: LocatedEr
 @pytest.mark.parametrize("kept", [
     ["error", "ConfigError", "m", 1, 1],  # not a kind the scan keeps
     ["error", "ScanError", "m", "1", 1],
-    ["findings", [FULL, {**FULL, "line": None}]],  # one bad finding spoils the record
-    ["findings", {}],
+    ["findings", [FULL, {**FULL, "line": None}], []],  # one bad finding spoils the record
+    ["findings", {}, []],
+    ["findings", [FULL]],  # no names no rule reads: not this code's record
+    ["findings", [FULL], [[1, 1, "a", "a:$T", "no"]]],
     ["none", 1],
     [],
 ])
@@ -192,3 +194,20 @@ def test_an_odd_cache_file_holds_no_records_and_is_written_anew(tmp_path: Path, 
     assert scan_cache.ScanCache(str(path), "k").records == {}
     _cache(path, ["/repo/a.yaml"]).save(keep_unseen=False)
     assert list(scan_cache.ScanCache(str(path), "k").records) == ["/repo/a.yaml"]
+
+
+def test_the_names_no_rule_reads_come_back() -> None:
+    unread = [Unread(3, 5, "ghcr.io/acme/api", "ghcr.io/acme/api:${TAG}", True)]
+    finding = Finding(**FULL)  # type: ignore[arg-type]
+    kept = json.loads(json.dumps(scan_cache.outcome([finding], None, unread)))
+    restored = scan_cache.restore(kept)
+    assert restored is not None
+    assert restored.unread == unread and len(restored.findings) == 1
+
+
+def test_a_file_in_error_keeps_the_images_its_text_names() -> None:
+    kept = json.loads(json.dumps(scan_cache.outcome(
+        [], ScanError("m", 1, 2), template=True, named=["ghcr.io/acme/api"])))
+    restored = scan_cache.restore(kept)
+    assert restored is not None and restored.error is not None
+    assert (restored.named, restored.template) == (("ghcr.io/acme/api",), True)
