@@ -52,8 +52,8 @@ def test_configured_files_run_reads_a_file_that_names_the_image_only_escaped(
 UNFIXABLE = [
     ('image: "registry.example.com/team/hello:\\x6fld"\n', "cannot rewrite this tag in place: "
      "it is written with escapes or over lines; write the tag plainly"),
-    ("image: >-\n  registry.example.com/team/hello:old\n", "cannot rewrite this value in place: "
-     "write it as a one-line plain or quoted scalar without escapes"),
+    ('image: "registry.example.com/team/hello:o\\\n  ld"\n', "cannot rewrite this tag in place: "
+     "it is written with escapes or over lines; write the tag plainly"),
 ]
 
 

@@ -89,6 +89,11 @@ def _read(ctx: Context, node: yt.Mapping) -> Entry | None:
 def _finding(ctx: Context, entry: Entry) -> Finding:
     where = entry.tag if entry.tag is not None else entry.name
     item = ctx.finding(where, entry.exp, entry.found, "kustomize", entry.digest_value)
+    for key in ("name", "newName"):  # the names are read: no other rule writes a tag there
+        node = yt.resolve(next((v for k, v in entry.node.pairs
+                                if isinstance(k, yt.Scalar) and k.value == key), entry.name))
+        if isinstance(node, yt.Scalar):
+            ctx.read.add(id(node))
     if entry.found == entry.exp.tag and item.digest is None:
         return item  # up to date (an empty `digest:` is no digest)
     ctx.fix(item, lambda: _edits(ctx, entry))

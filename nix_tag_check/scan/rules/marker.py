@@ -33,7 +33,7 @@ def check(ctx: Context) -> Iterator[Finding]:
         if match["name"] in PRAGMAS:
             continue
         node, exp = _marked(ctx, match)
-        if not ctx.taken(node, exp):
+        if not ctx.taken(node, exp) and id(node) not in ctx.read:  # read whole by a rule
             found = _finding(ctx, node, exp)
             if found is not None:
                 yield found

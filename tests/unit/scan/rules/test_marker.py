@@ -43,6 +43,8 @@ def test_fixes(source: str, fixed: str) -> None:
     "x: old#nix-tag-check:ghcr.io/acme/api\n",
     f"script: |\n  old {MARK}\n",
     f"IMAGE_TAG: a2 {MARK}\ndigest: sha256:{'ab' * 32}\n",
+    # a kustomization's name holds no tag: its newTag does
+    f"kind: Kustomization\nimages:\n- name: ghcr.io/acme/api {MARK}\n  newTag: a2\n",
 ))
 def test_leaves_alone(source: str) -> None:
     assert fix_text(source, EXPECTED) == source

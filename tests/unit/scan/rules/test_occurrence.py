@@ -184,6 +184,8 @@ def _unread(source: str, expected: dict = EXPECTED) -> list[tuple[int, int, str]
     (f"s: |\n  crane copy {A}:v1 {A}:$NEW\n", [(2, 34, f"{A}:$NEW")]),
     (f"x: {A}=other/x:v1\n", []),  # kustomize's old=new: the old name goes
     (f"a:\n  repository: {A}\n  tag: v1\n", []),
+    (f"kind: Kustomization\nimages:\n- name: {A}\n  newTag: v1\n", []),
+    (f"kind: Kustomization\nimages:\n- name: {A}\n  newName: {A}\n", []),
     (f"a:\n  repository: {A}\n  pullPolicy: Always\n", [(2, 15, A)]),
     (f"# {A}:$TAG\n", []),
     (f"x: {A}-gw:$TAG\n", []),
