@@ -19,7 +19,7 @@
         default = nix-tag-check;
       });
 
-      # nix run github:OWNER/nix-tag-check/v0.1.0 -- --fix
+      # nix run github:OWNER/nix-tag-check/COMMIT -- --fix
       apps = forAllSystems (system: pkgs: rec {
         nix-tag-check = {
           type = "app";
