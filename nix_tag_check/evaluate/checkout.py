@@ -219,7 +219,9 @@ class Probe:
             dest = os.path.join(self._holder(), sub, f"moved-{name}" if renamed else name)
             share = (lambda rel: self._shared(subject.view, rel)) if kind == "probe" else None
             try:
-                _copy(subject.root, dest, share)
+                # The private tree's files are its own copies; the work tree's are the user's,
+                # whose ctime and link count a hard link would change (the scan cache trusts them)
+                _copy(subject.root, dest, share, link=subject.root != subject.repository)
             except _TooBig:
                 self.info(f"evaluation: {subject.rel}: not evaluated elsewhere: its tree holds "
                           f"more than {_MAX_ENTRIES} files, so whether its tag depends on "
@@ -280,13 +282,14 @@ class _TooBig(Exception):
     pass
 
 
-def _copy(source: str, dest: str, share: Callable[[str], bool] | None) -> None:
-    """`dest`, a tree with `source`'s folders, links and files (hard links where possible;
-    a symbolic link to `source`'s file where `share` says so), but its `.git`."""
+def _copy(source: str, dest: str, share: Callable[[str], bool] | None, link: bool) -> None:
+    """`dest`, a tree with `source`'s folders, links and files (hard links where `link` and
+    possible, else copies; a symbolic link to `source`'s file where `share` says so), but its
+    `.git`."""
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     os.mkdir(dest)
     count = 0
-    link = [True]
+    linking = [link]
     pending = [""]
     while pending:
         rel_folder = pending.pop()
@@ -309,7 +312,7 @@ def _copy(source: str, dest: str, share: Callable[[str], bool] | None) -> None:
                     if share is not None and share(rel):
                         os.symlink(entry.path, target)
                     else:
-                        _place(entry.path, target, link)
+                        _place(entry.path, target, linking)
 
 
 def _place(source: str, target: str, link: list[bool]) -> None:

@@ -48,8 +48,7 @@ class Plan:
     key: str | None = None
     why: str = ""
     env: dict[str, str] | None = None  # Nix's environment (nix_env), the same cached or not
-    reach: inputs.Reach | None = None  # what its code can read (None: unknown; the private
-    # tree then holds every tracked file)
+    reach: inputs.Reach | None = None  # what its private tree holds (None: every tracked file)
 
 
 def _view(config: Config, tree: GitTree | None, group: Group) -> tuple[View | None, str]:
@@ -157,7 +156,7 @@ def _plans(config: Config, tree: GitTree | None, use_cache: bool,
         view, rel = _view(config, tree, group)
         plan = Plan(group, view, rel)
         _check_tracked(plan, config)
-        found = plan.reach = _environment(plan, hashes)
+        found = _environment(plan, hashes)
         _check_pwd(plan, config)
         if not use_cache:
             plan.why = "--no-cache"
@@ -199,6 +198,44 @@ def _holds(view: View, plans: Sequence[Plan]) -> frozenset[str] | None:
     return placed(view, reached)
 
 
+def _evaluate(plans: Sequence[Plan], tree: GitTree | None, config: Config, timeout: float,
+              hashes: inputs.Hashes, info: Info, progress: nix_eval.Progress | None,
+              ) -> tuple[list[nix_eval.Outcome], str | None, list[bool]]:
+    """Nix in the private tree of what the plans reach, each classic file asked again as
+    another clone would see it (checkout.py); once more over every tracked file, within what
+    --timeout left, when Nix names a tracked path that tree left out (a reach that missed a
+    file must not fail a run that a clean clone passes). Also: which files were asked again."""
+    deadline = time.monotonic() + timeout
+    observed = frozenset(t for p in plans if p.reach is not None for t in p.reach.trees)
+    parent = state.folder(tree.git_dir, "elsewhere") if tree is not None else None
+    whole = False
+    while True:
+        with _copy_if_needed(plans, tree, whole, info) as copy, \
+                checkout.probe(parent, hashes, observed, info) as probe:
+            root = copy.root if copy is not None else None
+            jobs = [_job(plan, tree, root) for plan in plans]
+            subjects = [_subject(plan, job, tree) for plan, job in zip(plans, jobs, strict=True)]
+            until = deadline if whole else time.monotonic() + timeout
+            try:
+                outcomes = probe.run(subjects, jobs, config.root, timeout, until, progress)
+                return outcomes, root, probe.asked
+            except EvalError as exc:
+                missing = copy.left_out(str(exc)) if copy is not None else None
+                if missing is None or time.monotonic() >= deadline:
+                    raise
+        info(f"evaluation: Nix read {missing}, which the private tree left out (no path "
+             "literal names it): evaluating again over every tracked file")
+        whole = True
+
+
+def _subject(plan: Plan, job: nix_eval.Job, tree: GitTree | None) -> checkout.Subject | None:
+    """A classic file in a Git tree: its tag is asked again as another clone would get it."""
+    if plan.group.is_flake or plan.view is None or tree is None:
+        return None
+    root = job.moved[0] if job.moved is not None else tree.root  # the copy, or the work tree
+    return checkout.Subject(job, root, plan.rel, plan.view, tree.root)
+
+
 def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
     if copy is None or tree is None or plan.group.is_flake or plan.view is None \
             or plan.view.tracked is None:
@@ -216,59 +253,6 @@ def _describe(plan: Plan, copy: str | None) -> str:
     return f"over the Git-tracked files only (a private tree of those it reaches, {copy})"
 
 
-def _subject(plan: Plan, job: nix_eval.Job, tree: GitTree | None) -> checkout.Subject | None:
-    """A classic file in a Git tree: its tag is asked again as another clone would get it."""
-    if plan.group.is_flake or plan.view is None or tree is None:
-        return None
-    root = job.moved[0] if job.moved is not None else tree.root  # the copy, or the work tree
-    return checkout.Subject(job, root, plan.rel, plan.view, tree.root)
-
-
-def _evaluate(config: Config, tree: GitTree | None, plans: Sequence[Plan],
-              hashes: inputs.Hashes, timeout: float, info: Info,
-              progress: nix_eval.Progress | None) -> list[list[Evaluated]]:
-    """Nix's results for `plans`, in as few processes as nix.run allows, in the private tree
-    of what they reach, each checked to be the same wherever the repository is checked out
-    (checkout.py). When Nix names a tracked path that tree left out (a reach that missed a
-    file must not fail a run that a clean clone passes), once more over every tracked file,
-    within what --timeout left."""
-    deadline = time.monotonic() + timeout
-    observed = frozenset(tree_ for p in plans if p.reach is not None for tree_ in p.reach.trees)
-    parent = state.folder(tree.git_dir, "elsewhere") if tree is not None else None
-    whole = False
-    while True:
-        with _copy_if_needed(plans, tree, whole, info) as copy, \
-                checkout.probe(parent, hashes, observed, info) as probe:
-            root = copy.root if copy is not None else None
-            jobs = [_job(plan, tree, root) for plan in plans]
-            subjects = [_subject(plan, job, tree) for plan, job in zip(plans, jobs, strict=True)]
-            left = deadline - time.monotonic() if whole else timeout
-            try:
-                outcomes = probe.run(subjects, jobs, config.root, left, deadline, progress)
-            except EvalError as exc:
-                missing = copy.left_out(str(exc)) if copy is not None else None
-                if missing is None or whole or time.monotonic() >= deadline:
-                    raise
-            else:
-                _say_evaluated(config, plans, outcomes, probe.asked, root, info)
-                return [outcome.evaluated for outcome in outcomes]
-        info(f"evaluation: Nix read {missing}, which the private tree left out (no path "
-             "literal names it): evaluating again over every tracked file")
-        whole = True
-
-
-def _say_evaluated(config: Config, plans: Sequence[Plan], outcomes: Sequence[nix_eval.Outcome],
-                   asked: Sequence[bool], root: str | None, info: Info) -> None:
-    """-v: what each file's evaluation was, and whether a clone elsewhere was asked too."""
-    for plan, outcome, elsewhere in zip(plans, outcomes, asked, strict=True):
-        images = sum(not item.pulled for item in outcome.evaluated)
-        info(f"evaluation: {_shown(plan, config)}: {images} image(s) evaluated with Nix "
-             f"{_describe(plan, root)}"
-             + ("; the same tag in a clone elsewhere (another path, folder name, .git)"
-                if elsewhere else "")
-             + (f"; {plan.why}" if plan.why else ""))
-
-
 def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bool,
              info: Info, progress: nix_eval.Progress | None = None) -> list[Evaluated]:
     """Every image's expected tag, from the cache where no input of its file changed.
@@ -281,11 +265,15 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     results: list[list[Evaluated] | None] = [
         store.read(p.key) if store is not None and p.key else None for p in plans]
     missed = [i for i, r in enumerate(results) if r is None]
-    if missed:
-        fresh = _evaluate(config, tree, [plans[i] for i in missed], hashes, timeout, info,
-                          progress)
-        for i, evaluated in zip(missed, fresh, strict=True):
-            results[i] = evaluated
+    fresh, copy, asked = _evaluate([plans[i] for i in missed], tree, config, timeout, hashes,
+                                   info, progress)
+    elsewhere = "; the same tag in a clone elsewhere (another path, folder name, .git)"
+    for i, outcome, again in zip(missed, fresh, asked, strict=True):
+        results[i] = outcome.evaluated
+        images = sum(not item.pulled for item in outcome.evaluated)
+        info(f"evaluation: {_shown(plans[i], config)}: {images} image(s) evaluated "
+             f"with Nix {_describe(plans[i], copy)}" + (elsewhere if again else "")
+             + (f"; {plans[i].why}" if plans[i].why else ""))
     if store is not None:
         _store_unchanged(config, tree, store, hashes, [plans[i] for i in missed],
                          [results[i] for i in missed])

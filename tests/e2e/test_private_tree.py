@@ -59,8 +59,12 @@ def _image(body: str) -> str:
             f"{body} }}; }}\n")
 
 
-def _make(repo: Path, body: str) -> Path:
-    """The shapes' repository, committed, with untracked files beside the tracked ones."""
+def _make(repo: Path, body: str, opt_out: bool = False) -> Path:
+    """The shapes' repository, committed, with untracked files beside the tracked ones.
+
+    `opt_out`: the image accepts a tag that depends on where the checkout lies, so it is not
+    evaluated a second time in another clone (checkout.py), which would also read a FIFO again.
+    """
     for rel, text in TRACKED.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_text(text)
@@ -69,7 +73,8 @@ def _make(repo: Path, body: str) -> Path:
         (repo / rel).symlink_to(target)
     (repo / "default.nix").write_text(_image(body))
     (repo / ".nix-tag-check.yaml").write_text(
-        f"images:\n  - name: {HELLO}\n    nix: default.nix\n    attr: image\n")
+        f"images:\n  - name: {HELLO}\n    nix: default.nix\n    attr: image\n"
+        + ("    checkout-dependent: true\n" if opt_out else ""))
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "shapes")
@@ -137,10 +142,7 @@ def test_an_evaluation_leaves_every_repository_file_as_it_was(shapes: Path, shap
 def test_a_tag_that_embeds_its_path_is_the_same_on_every_run(
     shapes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """For an image that accepts a checkout-dependent tag: the private tree's path is fixed."""
-    _make(shapes, "p = toString ./src;")
-    config = shapes / ".nix-tag-check.yaml"
-    config.write_text(config.read_text() + "    checkout-dependent: true\n")
+    _make(shapes, "p = toString ./src;", opt_out=True)  # else an error: see test_checkout_dependent
     tags = set()
     for _ in range(2):
         assert main(["--print-expected", "--no-cache"]) == 0
@@ -152,10 +154,7 @@ def _gated(repo: Path, tmp_path: Path, body: str = "src = ./src;") -> Path:
     """The repository, its image reading a FIFO: Nix waits in it until the test writes."""
     gate = tmp_path / "gate"
     os.mkfifo(gate)
-    _make(repo, f"{body} gate = builtins.readFile {gate};")
-    config = repo / ".nix-tag-check.yaml"  # one evaluation: no second clone reads the FIFO
-    config.write_text(config.read_text() + "    checkout-dependent: true\n")
-    git(repo, "commit", "-qam", "one evaluation")
+    _make(repo, f"{body} gate = builtins.readFile {gate};", opt_out=True)
     return gate
 
 
