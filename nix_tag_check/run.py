@@ -186,16 +186,18 @@ def _check_file(path: str, analysis: check.Analysis, checker: check.Checker,
     if analysis.error is not None:
         out.problem(analysis.error, shown)
         return RunResult(errors=1)
-    for unread in analysis.unheeded():
+    unheeded = analysis.unheeded()
+    for unread in unheeded:
         out.warning(unread_warning(shown, unread))
+    said = RunResult(warnings=len(unheeded))  # --strict: they fail the run
     stale = analysis.stale
     if not stale:
-        return RunResult()
+        return said
     writing = out.mode.writing
     if writing and any(f.edits for f in stale):
         failed = _fix_file(analysis, checker, shown, out)
         if failed:
-            return RunResult(errors=failed)
+            return said + RunResult(errors=failed)
     errors = 0
     for finding in stale:
         if writing and finding.unfixable is not None:  # the others are fixed; not this
@@ -203,7 +205,7 @@ def _check_file(path: str, analysis: check.Analysis, checker: check.Checker,
             errors += 1
         elif out.mode.action != "diff":
             out.finding(shown, finding)
-    return RunResult(errors, stale=True)
+    return said + RunResult(errors, stale=True)
 
 
 def _fix_file(analysis: check.Analysis, checker: check.Checker, shown: str,

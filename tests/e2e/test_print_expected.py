@@ -64,3 +64,14 @@ def test_strict_makes_a_warning_fail_the_check(
     spec = "registry.example.com/team/legacy=default.nix#legacy"
     assert main(["--image", spec, *strict, "deploy/legacy.yaml"]) == status
     assert "is not a Nix hash" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("strict", "status"), [([], 0), (["--strict"], 1)])
+def test_strict_makes_a_name_read_without_a_tag_fail_the_check(
+    repo: Path, capsys: pytest.CaptureFixture[str], strict: list[str], status: int,
+) -> None:
+    """A templated tag no rule can read is a warning; under --strict it fails the check."""
+    (repo / "deploy/env.yaml").write_text(f'data:\n  API_IMAGE: "{HELLO}:${{TAG}}"\n')
+    git(repo, "add", "-A")
+    assert main([*strict, "deploy/env.yaml"]) == status
+    assert "warning: " in capsys.readouterr().err

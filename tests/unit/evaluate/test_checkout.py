@@ -45,19 +45,22 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def _mirror(tree: Path, observed: frozenset[str]) -> tuple[Path, Path]:
+def _mirror(tree: Path, observed: frozenset[str], repository: Path | None = None
+            ) -> tuple[Path, Path]:
+    """The probe's mirror of `tree`, a private tree of `repository` (itself: the work tree)."""
     probe = checkout.Probe(str(tree.parent.parent / "mirrors"), Hashes(), observed, print)
     view = View.of(str(tree), None)
     target = str(tree / "svc/default.nix")
     job = Job(Group(GroupKey("file", target, "x86_64-linux"), ()), target)
-    subject = checkout.Subject(job, str(tree), "svc/default.nix", view, str(tree))
+    subject = checkout.Subject(job, str(tree), "svc/default.nix", view,
+                               str(repository or tree))
     made = probe._mirror(subject, "probe")
     assert made is not None
     return tree, Path(made)
 
 
 def test_the_other_clone_links_only_files_that_cannot_see_where_they_lie(tree: Path) -> None:
-    source, mirror = _mirror(tree, frozenset({"svc/src"}))
+    source, mirror = _mirror(tree, frozenset({"svc/src"}), tree.parent / "repository")
     assert mirror.name == "moved-app" and mirror.parent.parent != source.parent
     assert os.readlink(mirror / "nix/pkgs.nix") == str(source / "nix/pkgs.nix")
     for rel in ("svc/default.nix", "svc/src/lib.nix", "data.json"):  # hard links
@@ -70,3 +73,12 @@ def test_the_other_clone_links_only_files_that_cannot_see_where_they_lie(tree: P
 def test_a_file_below_a_folder_the_code_copies_is_never_a_link(tree: Path) -> None:
     _, mirror = _mirror(tree, frozenset({""}))
     assert not (mirror / "nix/pkgs.nix").is_symlink()
+
+
+def test_the_work_tree_is_copied_never_hard_linked(tree: Path) -> None:
+    """A hard link would change the user's files' ctime and link count."""
+    source, mirror = _mirror(tree, frozenset({"svc/src"}))
+    for rel in ("svc/default.nix", "data.json"):
+        assert (mirror / rel).read_bytes() == (source / rel).read_bytes()
+        assert (mirror / rel).stat().st_ino != (source / rel).stat().st_ino
+        assert (source / rel).stat().st_nlink == 1
