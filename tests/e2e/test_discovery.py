@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, committed_copy, git
-from nixtools import counting_nix, starts
+from nixtools import counting_nix, starts, undiagnosed_on_new_nix
 
 from nix_tag_check.main import main
 
@@ -84,6 +84,7 @@ def test_discovery_where_the_search_path_has_no_nixpkgs_says_nixs_error_and_what
     ]
 
 
+@undiagnosed_on_new_nix
 def test_a_failed_discovery_is_never_cached(
     needs_nixpkgs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

