@@ -2,7 +2,7 @@
 
     python3 benchmarks/bench.py            # the full run (a few minutes)
     python3 benchmarks/bench.py --quick    # a smoke run
-    python3 benchmarks/bench.py --only shared-import   # section 9 alone
+    python3 benchmarks/bench.py --only shared-import   # section 11 alone
 
 Every figure is the median of several wall-clock runs of the real command line in a
 synthetic Git repository; only ratios taken within this one run are compared to goals.
