@@ -13,6 +13,23 @@ from pathlib import Path
 
 import pytest
 
+# Lets `builtins.exec` run: what `held_until_closed` needs (tests only; the tool never sets it).
+ALLOW_EXEC = "allow-unsafe-native-code-during-evaluation = true"
+
+
+def held_until_closed(fifo: Path) -> str:
+    """Nix code whose evaluation waits until a writer has opened `fifo` and closed it again.
+
+    Not `builtins.readFile`: Nix 2.26 reads as many bytes as the file's size, 0 for a FIFO, so
+    it returns as soon as a writer opens it, and the writer then gets EPIPE. Needs NIX_CONFIG
+    set to ALLOW_EXEC in the tool's environment (`allow_exec`)."""
+    return f'builtins.exec [ "/bin/sh" "-c" "cat {fifo} >/dev/null; echo 1" ]'
+
+
+def allow_exec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set NIX_CONFIG for `held_until_closed`, in this process and the tools it starts."""
+    monkeypatch.setenv("NIX_CONFIG", ALLOW_EXEC)
+
 
 def out_path_hash(nix_file: Path, attr: str, system: str = "x86_64-linux") -> str:
     out = subprocess.run(
