@@ -98,10 +98,3 @@ def alive(pid: int) -> bool:
             return handle.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
-
-
-# Four end-to-end tests fail on Debian 13's Nix 2.26 since the branches of one session met,
-# not yet diagnosed: there they still run, but do not fail the suite; on Nix 2.8 they must pass.
-undiagnosed_on_new_nix = pytest.mark.xfail(
-    nix_version() >= (2, 14), strict=False,
-    reason="fails on Nix 2.26 since the branches met; not yet diagnosed")

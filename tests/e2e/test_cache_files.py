@@ -79,12 +79,23 @@ def test_a_stray_fifo_in_any_cache_folder_does_not_hang_a_run(
     assert _answer(_run(repo)) == filled
 
 
-@pytest.mark.parametrize("folder", ["eval", "scan"])
-def test_a_fifo_in_place_of_a_cache_folder_only_costs_its_cache(
-    repo: Path, filled: tuple[int, str, str], folder: str
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _file(path: Path) -> None:
+    path.write_text("not a folder\n")
+
+
+@pytest.mark.parametrize("make", [_fifo, _file])
+@pytest.mark.parametrize("folder", ["eval", "scan", "trees", "elsewhere", ""])
+def test_a_fifo_or_file_in_place_of_a_cache_folder_only_costs_its_cache(
+    repo: Path, filled: tuple[int, str, str], folder: str, make: Callable[[Path], None]
 ) -> None:
-    shutil.rmtree(repo / STATE / folder)
-    os.mkfifo(repo / STATE / folder)
+    path = repo / STATE / folder
+    if path.exists():
+        shutil.rmtree(path)
+    make(path)
     assert _answer(_run(repo)) == filled
     assert _answer(_run(repo)) == filled
 

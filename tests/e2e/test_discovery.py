@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, committed_copy, git
-from nixtools import counting_nix, starts, undiagnosed_on_new_nix
+from nixtools import counting_nix, starts
 
 from nix_tag_check.main import main
 
@@ -84,7 +84,6 @@ def test_discovery_where_the_search_path_has_no_nixpkgs_says_nixs_error_and_what
     ]
 
 
-@undiagnosed_on_new_nix
 def test_a_failed_discovery_is_never_cached(
     needs_nixpkgs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -92,9 +91,11 @@ def test_a_failed_discovery_is_never_cached(
     log = tmp_path / "nix.log"
     monkeypatch.setenv("PATH", counting_nix(tmp_path / "bin", log))
     assert main([]) == 2
+    first = starts(log)  # Nix 2.26 names no place without --show-trace: a second process
     assert main([]) == 2
-    assert starts(log) == ["nix-instantiate"] * 2
-    assert len(_errors(capsys)) == 2
+    assert first and starts(log) == first * 2
+    one, two = _errors(capsys)
+    assert one == two
 
 
 def test_with_nixpkgs_on_the_search_path_the_same_file_discovers_its_image(
