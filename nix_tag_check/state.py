@@ -37,11 +37,18 @@ def settled(st: os.stat_result, now_ns: int) -> bool:
 
 
 def folder(git_dir: str, name: str) -> str | None:
-    """`.git/nix-tag-check/NAME`, or None when it (or its parent) is a link: never write
-    through one."""
+    """`.git/nix-tag-check/NAME`, or None when it (or its parent) is there but is no folder:
+    never write through a link, never wait on a FIFO, never fail on a file in the way."""
     parent = os.path.join(git_dir, "nix-tag-check")
     path = os.path.join(parent, name)
-    return None if os.path.islink(parent) or os.path.islink(path) else path
+    return None if _in_the_way(parent) or _in_the_way(path) else path
+
+
+def _in_the_way(path: str) -> bool:
+    try:
+        return not stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False  # absent: made when it is needed
 
 
 def read(path: str, limit: int) -> bytes | None:
