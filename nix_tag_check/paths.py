@@ -14,3 +14,12 @@ def relative(path: str, folder: str) -> str:
     """`path` relative to `folder`, with a cheap cut when it lies below (no filesystem call)."""
     prefix = folder.rstrip(os.sep) + os.sep
     return path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, folder)
+
+
+def below(path: str, folder: str) -> str | None:
+    """`path` relative to `folder` with `/` separators ("" for the folder itself), None when
+    it lies outside: how the tracked tree and the cache key name a repository path."""
+    if path == folder:
+        return ""
+    prefix = folder.rstrip(os.sep) + os.sep
+    return path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else None

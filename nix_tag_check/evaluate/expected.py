@@ -30,10 +30,10 @@ from nix_tag_check.evaluate.tracked_tree import (
     View,
     placed,
     private_tree,
-    relative,
     temporary_trees,
 )
 from nix_tag_check.git import GitTree, git, git_tree
+from nix_tag_check.paths import below
 
 Info = Callable[[str], None]
 
@@ -55,7 +55,7 @@ def _view(config: Config, tree: GitTree | None, group: Group) -> tuple[View | No
     if tree is None or not group.target.startswith("/"):
         return None, group.target
     folder, name = os.path.split(group.target)
-    rel = relative(tree.root, os.path.join(os.path.realpath(folder), name))
+    rel = below(os.path.join(os.path.realpath(folder), name), tree.root)
     if rel is None:
         return None, group.target
     worktree = config.sources == "worktree" and not group.is_flake

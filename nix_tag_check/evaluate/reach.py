@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from nix_tag_check import state
 from nix_tag_check.evaluate import lexer as nix_source
-from nix_tag_check.evaluate.tracked_tree import View, relative
+from nix_tag_check.evaluate.tracked_tree import View
+from nix_tag_check.paths import below
 
 _MAX_SCANNED = 1 << 20  # bigger files are data, not Nix code
 _MAX_ENTRIES = 200_000
@@ -165,7 +166,7 @@ def _follow(view: View, base: str, literal: str, interpolated: bool, found: Reac
     if path.startswith(_STORE) or path == _STORE.rstrip("/"):
         found.foreign_code = True
         return
-    rel = relative(view.root, path)
+    rel = below(path, view.root)
     if rel is None:
         found.outside.add(path)
         found.foreign_code = True  # an outside folder may hold code; its reads are unseen
@@ -195,7 +196,7 @@ def _tree_files(view: View, rel: str) -> list[str]:
     listed: list[str] = []
     for folder, dirs, names in os.walk(view.full(resolved)):
         dirs.sort()
-        listed.extend(relative(view.root, os.path.join(folder, n)) or n for n in sorted(names))
+        listed.extend(below(os.path.join(folder, n), view.root) or n for n in sorted(names))
         if len(listed) > _MAX_ENTRIES:
             raise Unknowable(f"{rel or '.'} holds more than {_MAX_ENTRIES} files")
     return listed
@@ -230,7 +231,7 @@ def _describe(view: View, rel: str, hashes: Hashes, depth: int = 0) -> str:
         return "absent"
     if stat.S_ISLNK(st.st_mode):
         target = os.readlink(full)
-        inside = relative(view.root, os.path.normpath(os.path.join(os.path.dirname(full), target)))
+        inside = below(os.path.normpath(os.path.join(os.path.dirname(full), target)), view.root)
         then = (_describe(view, inside, hashes, depth + 1) if inside is not None
                 else _describe_outside(os.path.realpath(full), hashes))
         return f"link {target!r} -> {then}"

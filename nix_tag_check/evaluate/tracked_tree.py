@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from nix_tag_check.errors import EvalError
+from nix_tag_check.paths import below
 
 _MAX_LINKS = 40
 _ABANDONED_SECONDS = 3600
@@ -99,15 +100,7 @@ class View:
             target = os.readlink(path)
         except OSError:
             return None
-        return relative(self.root, os.path.normpath(os.path.join(os.path.dirname(path), target)))
-
-
-def relative(root: str, path: str) -> str | None:
-    """`path` relative to `root` ("" for root itself), None when outside it."""
-    if path == root:
-        return ""
-    prefix = root.rstrip(os.sep) + os.sep
-    return path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else None
+        return below(os.path.normpath(os.path.join(os.path.dirname(path), target)), self.root)
 
 
 def placed(view: View, reached: Iterable[str]) -> frozenset[str] | None:
@@ -156,7 +149,7 @@ class Tree:
             return None
         for path in _QUOTED_PATH.findall(text):
             for root in (self.root, self.view.root):
-                rel = relative(root, os.path.normpath(path))
+                rel = below(os.path.normpath(path), root)
                 resolved = self.view.resolve(rel) if rel is not None else None
                 if resolved is None:
                     continue
