@@ -39,7 +39,7 @@ from nix_tag_check.errors import EvalError
 from nix_tag_check.evaluate import nix as nix_eval
 from nix_tag_check.evaluate.nix import Evaluated, FailedElsewhere, Job, Outcome
 from nix_tag_check.evaluate.reach import Hashes
-from nix_tag_check.evaluate.tracked_tree import View
+from nix_tag_check.evaluate.tracked_tree import Copier, View
 
 OPT_OUT = "checkout-dependent: true"
 _MAX_ENTRIES = 200_000  # a mirror bigger than this is not made (said with -v)
@@ -289,7 +289,7 @@ def _copy(source: str, dest: str, share: Callable[[str], bool] | None, link: boo
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     os.mkdir(dest)
     count = 0
-    linking = [link]
+    copier = Copier(link)
     pending = [""]
     while pending:
         rel_folder = pending.pop()
@@ -312,17 +312,7 @@ def _copy(source: str, dest: str, share: Callable[[str], bool] | None, link: boo
                     if share is not None and share(rel):
                         os.symlink(entry.path, target)
                     else:
-                        _place(entry.path, target, linking)
-
-
-def _place(source: str, target: str, link: list[bool]) -> None:
-    if link[0]:
-        try:
-            os.link(source, target)
-            return
-        except OSError:
-            link[0] = False  # another file system, or not allowed: copy from now on
-    shutil.copy2(source, target)
+                        copier.copy(entry.path, target)
 
 
 def _remove_abandoned(parent: str) -> None:

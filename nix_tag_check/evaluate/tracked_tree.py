@@ -160,15 +160,23 @@ class Tree:
         return None
 
 
-class _Copier:
-    """File contents into the tree: a clone where the file system shares extents, else an
-    in-kernel copy, else read and write; a way that fails once is not tried again."""
+class Copier:
+    """File contents into a tree: a hard link where `link` asks (the mirror of a copy), a
+    clone where the file system shares extents, else an in-kernel copy, else read and write;
+    a way that fails once is not tried again."""
 
-    def __init__(self) -> None:
+    def __init__(self, link: bool = False) -> None:
+        self.link = link
         self.clone = sys.platform.startswith("linux")
         self.ranged = hasattr(os, "copy_file_range")
 
     def copy(self, source: str, target: str) -> None:
+        if self.link:
+            try:
+                os.link(source, target)
+                return
+            except OSError:
+                self.link = False  # another file system, or not allowed: copy from now on
         try:
             fd_in = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except PermissionError:  # Nix must fail on it as it would on the original
@@ -215,7 +223,7 @@ class _Copier:
                 view = view[os.write(fd_out, view):]
 
 
-def _place(source: str, target: str, copier: _Copier) -> None:
+def _place(source: str, target: str, copier: Copier) -> None:
     try:
         st = os.lstat(source)
     except FileNotFoundError:
@@ -231,7 +239,7 @@ def _place(source: str, target: str, copier: _Copier) -> None:
 def _fill(view: View, dest: str, paths: Iterable[str]) -> None:
     os.mkdir(dest)
     made = {""}
-    copier = _Copier()
+    copier = Copier()
     for rel in sorted(paths):
         folder = os.path.dirname(rel)
         if folder not in made:

@@ -125,14 +125,15 @@ def test_making_a_tree_leaves_every_original_s_stat_identity(view: View) -> None
                 if not k.startswith(_trees(view))} == before
 
 
-@pytest.mark.parametrize(("clone", "ranged"), [(True, True), (False, True), (False, False)])
+@pytest.mark.parametrize(("link", "clone", "ranged"), [
+    (True, False, False), (False, True, True), (False, False, True), (False, False, False)])
 @pytest.mark.parametrize("size", [0, 5, (3 << 20) + 7])
 def test_every_way_of_copying_copies_the_bytes(
-    tmp_path: Path, clone: bool, ranged: bool, size: int
+    tmp_path: Path, link: bool, clone: bool, ranged: bool, size: int
 ) -> None:
     source, target = tmp_path / "source", tmp_path / "target"
     source.write_bytes(os.urandom(size))
-    copier = tracked_tree._Copier()
+    copier = tracked_tree.Copier(link)
     copier.clone, copier.ranged = clone and copier.clone, ranged and copier.ranged
     copier.copy(str(source), str(target))
     assert target.read_bytes() == source.read_bytes()
