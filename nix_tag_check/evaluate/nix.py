@@ -356,15 +356,8 @@ def _not_tracked_hint(stderr: str, repository: str) -> str:
 def _untracked_hint(flake: str) -> str:
     if not os.path.isdir(flake):
         return ""
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "--others", "--exclude-standard", "--", "."],
-            cwd=flake, capture_output=True, text=True, check=False,
-        )
-    except OSError:
-        return ""
-    files = out.stdout.split()
-    if out.returncode != 0 or not files:
+    files = (git(["ls-files", "--others", "--exclude-standard", "--", "."], flake) or "").split()
+    if not files:
         return ""
     shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
     return (f"; note: a flake sees only files Git tracks, and these are untracked: {shown} "
