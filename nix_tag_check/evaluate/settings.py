@@ -14,6 +14,7 @@ import shutil
 
 _MAX_SEARCH_PATH_FILES = 200_000
 _MAX_INCLUDES = 32
+_MAX_FILE = 16 << 20
 _STORE = "/nix/store/"
 # Variables that move where Nix finds its settings, channels, profiles and fetch caches.
 _WHERE_NIX_LOOKS = frozenset({"HOME", "USER", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS",
@@ -98,10 +99,28 @@ def _pin(target: str, digest: hashlib._Hash) -> bool:
         return False
     real = os.path.realpath(os.path.expanduser(target))
     digest.update(f"{target}\0{real}\0".encode("utf-8", "surrogateescape"))
-    if real.startswith(_STORE) or not os.path.isdir(real):
-        digest.update(f"{os.path.isfile(real)}\0".encode())
+    if real.startswith(_STORE):
+        return True  # never changes
+    if os.path.isdir(real):
+        return _tree(real, digest)
+    if not os.path.isfile(real):
+        digest.update(b"absent\0")
         return True
-    return _tree(real, digest)
+    return _content(real, digest)
+
+
+def _content(path: str, digest: hashlib._Hash) -> bool:
+    """A search path entry that is a file (`NIX_PATH=lib=/x/lib.nix`): Nix imports its
+    content, so its content is keyed; False when it cannot be read whole."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_FILE + 1)
+    except OSError:
+        return False
+    if len(raw) > _MAX_FILE:
+        return False
+    digest.update(f"file {hashlib.sha256(raw).hexdigest()}\0".encode())
+    return True
 
 
 def key() -> str | None:

@@ -466,3 +466,24 @@ def test_a_cached_image_that_we_did_not_write_is_refused(field: str, value: obje
     data = _evaluated().to_json() | {field: value}
     with pytest.raises(ValueError):
         Evaluated.from_json(data)
+
+
+@pytest.mark.parametrize("where", ["NIX_PATH", "nix-path"])
+def test_a_search_path_entry_that_is_a_file_is_keyed_by_its_content(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], where: str,
+) -> None:
+    lib = tmp_path / "lib.nix"
+    lib.write_text('"one"')
+    if where == "NIX_PATH":
+        monkeypatch.setenv("NIX_PATH", f"mylib={lib}")
+    else:
+        monkeypatch.delenv("NIX_PATH", raising=False)
+        (tmp_path / "conf").mkdir()
+        (tmp_path / "conf/nix.conf").write_text(f"nix-path = mylib={lib}\n")
+        monkeypatch.setenv("NIX_CONF_DIR", str(tmp_path / "conf"))
+    _image(repo, "v = import <mylib>;")
+    first = _tags(capsys)
+    lib.write_text('"two"')  # the same size: only the content (and ctime) differs
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
