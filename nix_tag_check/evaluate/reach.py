@@ -223,6 +223,7 @@ def _describe(view: View, rel: str, hashes: Hashes, depth: int = 0) -> str:
     if resolved is None or depth > 40:
         raise Unknowable(f"{rel} leads outside the repository through a symbolic link")
     if not view.is_tracked(resolved):
+        _no_file_as_folder(view, resolved)
         return "folder" if view.has_below(resolved) else "absent"
     full = view.full(resolved)
     try:
@@ -237,7 +238,24 @@ def _describe(view: View, rel: str, hashes: Hashes, depth: int = 0) -> str:
         return f"link {target!r} -> {then}"
     if stat.S_ISREG(st.st_mode):
         return f"file {st.st_mode & 0o111 != 0} {hashes.digest(full, st)}"
-    return "folder" if stat.S_ISDIR(st.st_mode) else f"special {stat.S_IFMT(st.st_mode)}"
+    if stat.S_ISDIR(st.st_mode):  # a gitlink, or a tracked file swapped for a folder
+        raise Unknowable(_AS_FOLDER.format(resolved))
+    return f"special {stat.S_IFMT(st.st_mode)}"
+
+
+_AS_FOLDER = ("{} is a file (or a nested repository) in Git but a folder in the work tree: "
+              "what Nix reads in it is not tracked")
+
+
+def _no_file_as_folder(view: View, rel: str) -> None:
+    """An untracked path below a tracked one: Nix reads it through a folder Git does not
+    list (a nested repository, a tracked file swapped for a folder), which nothing keys."""
+    parts = rel.split("/")
+    for end in range(1, len(parts)):
+        prefix = "/".join(parts[:end])
+        if view.is_tracked(prefix) and os.path.isdir(view.full(prefix)) \
+                and not os.path.islink(view.full(prefix)):
+            raise Unknowable(_AS_FOLDER.format(prefix))
 
 
 def _describe_outside(path: str, hashes: Hashes) -> str:

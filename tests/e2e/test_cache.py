@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -487,3 +488,35 @@ def test_a_search_path_entry_that_is_a_file_is_keyed_by_its_content(
     lib.write_text('"two"')  # the same size: only the content (and ctime) differs
     _assert_fresh(capsys)
     assert _tags(capsys) != first
+
+
+def _nested_repository(repo: Path) -> str:
+    """`nested/`, a repository of its own added without .gitmodules (a gitlink)."""
+    nested = repo / "nested"
+    nested.mkdir()
+    (nested / "data.txt").write_text("one\n")
+    git(nested, "init", "-q", "-b", "main")
+    git(nested, "add", "-A")
+    git(nested, "commit", "-qm", "nested")
+    git(repo, "add", "nested")
+    return "nested"
+
+
+def _file_swapped_for_a_folder(repo: Path) -> str:
+    (repo / "data").write_text("a tracked file\n")
+    git(repo, "add", "data")
+    (repo / "data").unlink()
+    (repo / "data").mkdir()
+    (repo / "data/data.txt").write_text("one\n")
+    return "data"
+
+
+@pytest.mark.parametrize("make", [_nested_repository, _file_swapped_for_a_folder])
+def test_a_path_git_lists_as_a_file_but_is_a_folder_gives_no_stale_tag(
+    repo: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], str]
+) -> None:
+    folder = make(repo)
+    _image(repo, f"src = ./{folder};")
+    _tags(capsys)
+    (repo / folder / "data.txt").write_text("two\n")
+    _assert_fresh(capsys)
