@@ -30,11 +30,14 @@ FILES = {
     "a.nix": DERIVATION.format(name="a", body='src = ./src; d = builtins.readFile ./data.txt; '
                                'e = builtins.getEnv "FLAVOUR";'),
     "b.nix": DERIVATION.format(name="b", body="l = import ./lib.nix; "
-                               "t = builtins.readFile ./linked.txt; dep = import <dep>;"),
+                               "t = builtins.readFile ./linked.txt; dep = import <dep>; "
+                               "c = import ./current/lib.nix; m = import <mylib>;"),
     "lib.nix": '"lib one"\n',
     "data.txt": "data one\n",
     "other.txt": "other one\n",
     "src/main.go": "package main\n",
+    "v2/lib.nix": '"v2"\n',
+    "v3/lib.nix": '"v3"\n',
     "notes/todo.md": "nothing Nix reads\n",
 }
 CONFIG = """images:
@@ -45,7 +48,8 @@ CONFIG = """images:
     nix: b.nix
     attr: image
 """
-INPUTS = ["lib.nix", "data.txt", "other.txt", "src/main.go", "src/extra.go", "a.nix"]
+INPUTS = ["lib.nix", "data.txt", "other.txt", "src/main.go", "src/extra.go", "a.nix",
+          "v2/lib.nix", "v3/lib.nix"]
 NOT_READ = ["notes/todo.md", "notes/more.md", "README.md"]
 CHECKS: list[int] = []  # one per state checked; NIX_TAG_CHECK_MODEL_COUNT=path reports them
 TEXTS = st.sampled_from(["one\n", "two\n", "package main\n", '"lib two"\n'])
@@ -68,16 +72,19 @@ class CacheModel(RuleBasedStateMachine):
             (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.root / rel).write_text(text)
         (self.root / "linked.txt").symlink_to("data.txt")
+        (self.root / "current").symlink_to("v2")  # a link to a folder, first on the path
         for name in ("dep-one", "dep-two"):
             (self.home / name).mkdir()
             (self.home / name / "default.nix").write_text(f'"{name}"\n')
+        (self.home / "mylib.nix").write_text('"mylib one"\n')  # a search path entry: a file
         _git(self.root, "init", "-q", "-b", "main")
         _git(self.root, "add", "-A")
         _git(self.root, "commit", "-qm", "init")
         self.saved_env = {k: os.environ.get(k) for k in ("PATH", "NIX_PATH", "FLAVOUR", "OTHER")}
         self.log = self.home / "nix-starts.log"
         os.environ["PATH"] = counting_nix(self.home / "bin", self.log)
-        os.environ["NIX_PATH"] = f"dep={self.home / 'dep-one'}"
+        self.dep = "dep-one"
+        self._set_nix_path()
         self.cwd = os.getcwd()
         os.chdir(self.root)
         self.no_input_touched = False
@@ -157,9 +164,42 @@ class CacheModel(RuleBasedStateMachine):
         os.environ.pop("FLAVOUR", None) if value is None else os.environ.__setitem__(
             "FLAVOUR", value)
 
+    def _set_nix_path(self) -> None:
+        os.environ["NIX_PATH"] = f"dep={self.home / self.dep}:mylib={self.home / 'mylib.nix'}"
+
     @rule(dep=st.sampled_from(["dep-one", "dep-two"]))
     def change_nix_path(self, dep: str) -> None:
-        os.environ["NIX_PATH"] = f"dep={self.home / dep}"
+        self.dep = dep
+        self._set_nix_path()
+
+    @rule(text=st.sampled_from(['"mylib one"\n', '"mylib 2"\n', '"mylib two"\n']))
+    def edit_the_search_path_file(self, text: str) -> None:
+        (self.home / "mylib.nix").write_text(text)
+
+    @rule(to=st.sampled_from(["v2", "v3", "missing"]))
+    def point_the_folder_link_elsewhere(self, to: str) -> None:
+        (self.root / "current").unlink()
+        (self.root / "current").symlink_to(to)
+
+    @rule(rel=st.sampled_from(["data.txt", "lib.nix", "v2/lib.nix"]))
+    def swap_a_file_for_a_folder(self, rel: str) -> None:
+        path = self.root / rel
+        if path.is_symlink() or not path.is_file():
+            return
+        path.unlink()
+        path.mkdir()
+        (path / "inside.txt").write_text("inside\n")
+
+    @rule(text=TEXTS)
+    def add_a_nested_repository(self, text: str) -> None:
+        """src/vendor: a repository of its own, added without .gitmodules (a gitlink)."""
+        nested = self.root / "src/vendor"
+        nested.mkdir(parents=True, exist_ok=True)
+        (nested / "code.go").write_text(text)
+        _git(nested, "init", "-q", "-b", "main")
+        _git(nested, "add", "-A")
+        _git(nested, "commit", "-qm", "vendor")
+        _git(self.root, "add", "src/vendor")
 
     @rule(extra=st.sampled_from(["", "sources: worktree\n", "sources: tracked\n"]))
     def change_config(self, extra: str) -> None:
