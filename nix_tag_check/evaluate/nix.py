@@ -53,6 +53,7 @@ class Evaluated:
     out_path: str
     image_tag: str | None = None  # the image's imageTag, where the expected tag is another
     pulled: bool = False  # discovered, but fetched from a registry: left out of the check
+    drv_path: str = ""  # its derivation, so that a pipeline builds exactly that ("" if pulled)
 
     def to_json(self) -> dict[str, object]:
         spec = self.spec
@@ -60,7 +61,7 @@ class Evaluated:
                 "tag_source": spec.tag, "system": spec.system, "attr": list(spec.attr),
                 "source": spec.source, "nix": spec.nix, "flake": spec.flake,
                 "args": [list(a) for a in spec.args], "image_tag": self.image_tag,
-                "pulled": self.pulled}
+                "pulled": self.pulled, "drv_path": self.drv_path}
 
     @classmethod
     def from_json(cls, data: object) -> Evaluated:
@@ -79,8 +80,9 @@ class Evaluated:
         pulled = data.get("pulled")
         if not isinstance(pulled, bool):
             raise ValueError("pulled is not a boolean")
+        # An entry written before drv_path existed has none: ValueError, so it is evaluated again.
         return cls(spec, _text(data, "tag"), _text(data, "out_path"),
-                   _optional(data, "image_tag"), pulled)
+                   _optional(data, "image_tag"), pulled, _text(data, "drv_path"))
 
     @property
     def warning(self) -> str | None:
@@ -373,19 +375,20 @@ def _untracked_hint(flake: str) -> str:
 
 def _tag(spec: ImageSpec, result: dict[str, object]) -> Evaluated:
     out_path = str(result.get("path", ""))
+    drv_path = str(result.get("drvPath", ""))
     base = os.path.basename(out_path)
     image_tag = result.get("imageTag")
     if spec.tag == "imageTag" or (spec.tag == "auto" and image_tag is not None):
         if not isinstance(image_tag, str) or not image_tag:
             raise EvalError(f"{spec.source}: image {spec.name} has no imageTag attribute "
                             "(use tag: auto or tag: outPath)")
-        return Evaluated(spec, image_tag, out_path)
+        return Evaluated(spec, image_tag, out_path, drv_path=drv_path)
     if not out_path.startswith("/") or not is_nix_hash(base[:32]) or base[32:33] != "-":
         raise EvalError(f"{spec.source}: image {spec.name}: {out_path!r} is not a Nix store path")
     other = result.get("otherTag")  # `tag: outPath` on an image tagged otherwise
     if not isinstance(other, str) or other in ("", base[:32]):
         other = None
-    return Evaluated(spec, base[:32], out_path, image_tag=other)
+    return Evaluated(spec, base[:32], out_path, image_tag=other, drv_path=drv_path)
 
 
 def _parse(group: Group, results: object, root: str) -> list[Evaluated]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,17 @@ def test_print_expected_as_json_gives_each_image_with_its_output_path(
     assert Path(hello["out_path"]).name[:32] == hello["tag"]
     assert worker["tag"] == attribute(repo / "default.nix", "worker.imageTag")
     assert (document["errors"], document["warnings"]) == ([], [])
+
+
+def test_print_expected_as_json_gives_the_derivation_that_builds_the_output_path(
+    repo: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`nix-store --realise DRV` builds exactly the out_path printed beside it."""
+    assert main(["--print-expected", "--format", "json"]) == 0
+    for image in json.loads(capsys.readouterr().out)["expected"]:
+        outputs = subprocess.run(["nix-store", "-q", "--outputs", image["drv_path"]],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        assert image["out_path"] in outputs
 
 
 @pytest.mark.parametrize("args", [["--print-expected", "--format", "github"],
