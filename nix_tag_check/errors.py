@@ -36,7 +36,13 @@ class ConfigError(LocatedError):
 
 
 class EvalError(LocatedError):
-    """Nix could not give a tag; the message is one line and says what to do."""
+    """Nix could not give a tag; the message is one line and says what to do.
+
+    `image` names the configured image it concerns, so that an error Nix places in no file
+    of the repository is placed on that image's line of the config file instead.
+    """
+
+    image: str | None = None
 
 
 class YamlSyntaxError(LocatedError):

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from nix_tag_check.config.load import Config, ImageSpec
 from nix_tag_check.config.reference import ReferenceError, is_nix_hash, parse_repository
-from nix_tag_check.errors import EvalError
+from nix_tag_check.errors import EvalError, located
 from nix_tag_check.git import git
 
 NIX_INSTALL_HINT = (
@@ -242,8 +242,13 @@ def _relative(path: str, root: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _explain(group: Group, stderr: str, root: str) -> str:
-    """One line from Nix's error output: location, Nix's own message, the image."""
+def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError:
+    """Nix's error output as one error: Nix's own message, the image, and the place.
+
+    The place is the file of the repository and line Nix names (a syntax error, a `throw`);
+    a place outside the repository (nixpkgs) stays in the message, and an error with no
+    place in the repository names its image, for the config line (expected.placed).
+    """
     image = None
     failed: list[str] = []
     lines: list[str] = []
@@ -260,19 +265,23 @@ def _explain(group: Group, stderr: str, root: str) -> str:
     message = messages[-1] if messages else (text.strip().splitlines() or ["Nix failed"])[-1]
     if not messages and "(use '--show-trace'" in message:
         message = "Nix failed"
-    what = f"image {image}" if image else (
-        "images" if group.discover else f"image {group.images[0].name}" if group.images else "")
+    named = image or (group.images[0].name if group.images and not group.discover else None)
+    what = f"image {named}" if named else "images" if group.discover else ""
     ifd = _IFD_RE.search(text)
     if ifd:
         drv = ifd[1] or ifd[2]
-        return (f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
-                f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never builds")
+        return _error(f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
+                      f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never "
+                      "builds", named)
     what = f"discovering {what}" if group.discover and not image else f"evaluating {what}"
-    where = _relative(group.target, root)
+    where, place = _relative(group.target, root), None
     location = _located(text)
     if location:
         last = location[-1]
+        place = (last[1], int(last[2]), int(last[3]))
         where = f"{_relative(last[1], root)}:{last[2]}:{last[3]}"
+    if message.startswith("syntax error"):  # every image of the file fails, not this one
+        what = f"parsing {_relative(place[0], root) if place else where}: every image of it fails"
     if failed:
         what += f": Nix cannot evaluate {', '.join(failed)}"
     hint = _machine_hint(message)
@@ -281,7 +290,29 @@ def _explain(group: Group, stderr: str, root: str) -> str:
                  "list the images to check in .nix-tag-check.yaml")
     if group.is_flake:
         hint += _untracked_hint(group.target)
-    return f"{where}: {message} (while {what}){hint}"
+    said = f"{message} (while {what}){hint}{extra}"
+    if place is not None and _inside(place[0], root):
+        return _error(said, named, place)
+    return _error(f"{where}: {said}", named)
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether Nix's absolute `path` is a file of the repository (not nixpkgs', the store's)."""
+    return _relative(path, root) != path
+
+
+def _error(message: str, image: str | None, place: tuple[str, int, int] | None = None
+           ) -> EvalError:
+    error = EvalError(message, place[1], place[2], path=place[0]) if place \
+        else EvalError(message)
+    error.image = image
+    return error
+
+
+def shown(error: EvalError, root: str) -> str:
+    """The error on one line, its file relative to `root`, as messages quote another's."""
+    return located(error.message, _relative(error.path, root) if error.path else None,
+                   error.line, error.column)
 
 
 def _attribute_names(listed: str) -> list[str]:
@@ -380,11 +411,12 @@ def _tag(spec: ImageSpec, result: dict[str, object]) -> Evaluated:
     image_tag = result.get("imageTag")
     if spec.tag == "imageTag" or (spec.tag == "auto" and image_tag is not None):
         if not isinstance(image_tag, str) or not image_tag:
-            raise EvalError(f"{spec.source}: image {spec.name} has no imageTag attribute "
-                            "(use tag: auto or tag: outPath)")
+            raise _error(f"{spec.source}: image {spec.name} has no imageTag attribute "
+                         "(use tag: auto or tag: outPath)", spec.name)
         return Evaluated(spec, image_tag, out_path, drv_path=drv_path)
     if not out_path.startswith("/") or not is_nix_hash(base[:32]) or base[32:33] != "-":
-        raise EvalError(f"{spec.source}: image {spec.name}: {out_path!r} is not a Nix store path")
+        raise _error(f"{spec.source}: image {spec.name}: {out_path!r} is not a Nix store path",
+                     spec.name)
     other = result.get("otherTag")  # `tag: outPath` on an image tagged otherwise
     if not isinstance(other, str) or other in ("", base[:32]):
         other = None
@@ -400,8 +432,8 @@ def _parse(group: Group, results: object, root: str) -> list[Evaluated]:
     evaluated = []
     for spec, result in zip(group.images, results, strict=True):
         if "error" in result:
-            raise EvalError(f"{_relative(group.target, root)}: {result['error']}"
-                            f"{_suggestion(result)} (image {spec.name}, {spec.source})")
+            raise _error(f"{_relative(group.target, root)}: {result['error']}"
+                         f"{_suggestion(result)} (image {spec.name}, {spec.source})", spec.name)
         evaluated.append(_tag(spec, result))
     return evaluated
 
@@ -681,10 +713,10 @@ def _fail(listed: Sequence[_Entry], stderr: str, root: str, deadline: float) -> 
     entry, text = _failed_entry(listed, stderr)
     job = entry.job
     if entry.where >= 0:
-        raise FailedElsewhere(job, entry.where, _explain(entry.group, text, root))
+        raise FailedElsewhere(job, entry.where, shown(_explain(entry.group, text, root), root))
     text += _traced_location(entry, text, root, deadline)
     hint = _not_tracked_hint(text, job.moved[1]) if job.moved else ""
-    raise EvalError(_explain(job.group, text, root) + hint)
+    raise _explain(job.group, text, root, hint)
 
 
 def _located(stderr: str) -> list[re.Match[str]]:
