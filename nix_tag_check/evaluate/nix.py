@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from nix_tag_check.config.load import Config, ImageSpec
 from nix_tag_check.config.reference import ReferenceError, is_nix_hash, parse_repository
-from nix_tag_check.errors import EvalError, located
+from nix_tag_check.errors import EvalError, did_you_mean, located
 from nix_tag_check.git import git
 
 NIX_INSTALL_HINT = (
@@ -443,11 +443,9 @@ def _suggestion(result: dict[str, object]) -> str:
     missing, available = result.get("missing"), result.get("available")
     if not isinstance(missing, str) or not isinstance(available, list):
         return ""
-    import difflib  # only for this message
-
     names = [n for n in available if isinstance(n, str)]
-    close = difflib.get_close_matches(missing, names, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    close = did_you_mean(missing, names)
+    hint = f"; {close}" if close else ""
     shown = ", ".join(names[:_MAX_NAMES_SHOWN]) + (", ..." if len(names) > _MAX_NAMES_SHOWN else "")
     return f"{hint} (attributes there: {shown or 'none'})"
 
