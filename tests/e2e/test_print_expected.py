@@ -47,12 +47,16 @@ def test_print_expected_as_json_gives_each_image_with_its_output_path(
 def test_print_expected_as_json_gives_the_derivation_that_builds_the_output_path(
     repo: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`nix-store --realise DRV` builds exactly the out_path printed beside it."""
+    """The drv_path is the one `nix-instantiate` writes (evaluation is read-only), and it
+    builds exactly the out_path printed beside it (`nix-store --realise DRV`)."""
     assert main(["--print-expected", "--format", "json"]) == 0
-    for image in json.loads(capsys.readouterr().out)["expected"]:
-        outputs = subprocess.run(["nix-store", "-q", "--outputs", image["drv_path"]],
-                                 capture_output=True, text=True, check=True).stdout.split()
-        assert image["out_path"] in outputs
+    hello = json.loads(capsys.readouterr().out)["expected"][0]
+    written = subprocess.run(
+        ["nix-instantiate", "--option", "system", "x86_64-linux", "-A", "hello", "default.nix"],
+        cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+    outputs = subprocess.run(["nix-store", "-q", "--outputs", hello["drv_path"]],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert (written, outputs) == (hello["drv_path"], [hello["out_path"]])
 
 
 @pytest.mark.parametrize("args", [["--print-expected", "--format", "github"],
