@@ -281,7 +281,8 @@ def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError
         place = (last[1], int(last[2]), int(last[3]))
         where = f"{_relative(last[1], root)}:{last[2]}:{last[3]}"
     if message.startswith("syntax error"):  # every image of the file fails, not this one
-        what = f"parsing {_relative(place[0], root) if place else where}: every image of it fails"
+        parsed = _relative(place[0], root) if place else where
+        what = f"parsing {parsed}: every image that reads it fails"
     if failed:
         what += f": Nix cannot evaluate {', '.join(failed)}"
     hint = _machine_hint(message)

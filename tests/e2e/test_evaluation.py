@@ -284,8 +284,8 @@ def test_a_syntax_error_names_the_file_and_line_and_not_one_image(
     """Every image of the file fails: the message says which file, not 'while evaluating X'."""
     _write(repo, "bad.nix", "{\n  image = ;\n}\n")
     assert main(["--print-expected"]) == 2
-    assert capsys.readouterr().err == ("error: bad.nix:2:11: syntax error, unexpected ';' "
-                                       "(while parsing bad.nix: every image of it fails)\n")
+    assert capsys.readouterr().err == ("error: bad.nix:2:11: syntax error, unexpected ';' (while "
+                                       "parsing bad.nix: every image that reads it fails)\n")
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_a_syntax_error_names_its_file_and_line_and_every_image_of_it(
 ) -> None:
     assert _run_failing(tmp_path, monkeypatch, capsys, SYNTAX) == (
         "error: default.nix:1:24: syntax error, unexpected end of file "
-        "(while parsing default.nix: every image of it fails)\n")
+        "(while parsing default.nix: every image that reads it fails)\n")
 
 
 @pytest.mark.parametrize(("stderr", "place"), [
