@@ -6,6 +6,8 @@ the reporters place it (a GitHub annotation on that line, a JSON record with tho
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class LocatedError(ValueError):
     """A problem, at a place in a file when known: 1-based line and column, 0 when unknown."""
@@ -31,12 +33,27 @@ def located(message: str, path: str | None, line: int = 0, column: int = 0) -> s
     return f"{where}: {message}" if where else message
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`did you mean 'x'?` for the closest of `choices` (difflib's judgement), or "" if none
+    is close: the one suggestion a misspelt key, attribute or image name gets."""
+    import difflib  # only for this message
+
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
 class ConfigError(LocatedError):
     """The config file or a command-line option is wrong; nothing is evaluated or written."""
 
 
 class EvalError(LocatedError):
-    """Nix could not give a tag; the message is one line and says what to do."""
+    """Nix could not give a tag; the message is one line and says what to do.
+
+    `image` names the configured image it concerns, so that an error Nix places in no file
+    of the repository is placed on that image's line of the config file instead.
+    """
+
+    image: str | None = None
 
 
 class YamlSyntaxError(LocatedError):

@@ -110,6 +110,17 @@ def _warn(evaluated: Sequence[Evaluated], out: Reporter) -> int:
     return len(warnings)
 
 
+def _on_config_line(exc: EvalError, config: cfg.Config) -> EvalError:
+    """An error Nix places in no file of the repository, on its image's line of the config:
+    an annotation and a JSON record then point at what the user wrote."""
+    lines = [spec.line for spec in config.images if spec.name == exc.image and spec.line]
+    if exc.path is not None or config.path is None or not lines:
+        return exc
+    placed = EvalError(exc.message, lines[0], path=config.path)
+    placed.image = exc.image
+    return placed
+
+
 def _prepare(options: Options, out: Reporter) -> _Prepared:
     """Config, the files to check and the expected tags (raises ConfigError, EvalError)."""
     tree = git.git_tree(os.getcwd())
@@ -125,8 +136,11 @@ def _prepare(options: Options, out: Reporter) -> _Prepared:
     if options.mode.action != "print-expected":
         selection = select.select(config.root, options.files, config.files, config.exclude,
                                   config.path, tree)
-    evaluated = evaluation.expected(config, tree, options.timeout, options.use_cache, out.info,
-                                    out.progress)
+    try:
+        evaluated = evaluation.expected(config, tree, options.timeout, options.use_cache,
+                                        out.info, out.progress)
+    except EvalError as exc:
+        raise _on_config_line(exc, config) from None
     scan_file = _scan_cache_file(config, tree) if options.use_cache else None
     checker = check.Checker(evaluated, boundary, config.max_file_size, scan_file)
     return _Prepared(config, selection, evaluated, checker)

@@ -122,3 +122,18 @@ def no_user_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     for name in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "DOCKER_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+def quiet_pass(capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """main([])'s status and all it wrote to stderr, subprocesses' writes included."""
+    from nix_tag_check.main import main
+
+    capfd.readouterr()
+    return main([]), capfd.readouterr().err
+
+
+def quiet_process(cwd: Path) -> tuple[int, str]:
+    """The tool run as a real process in `cwd`: its status and stderr."""
+    done = subprocess.run([sys.executable, "-m", "nix_tag_check"], cwd=cwd,
+                          capture_output=True, text=True, check=False)
+    return done.returncode, done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from nix_tag_check.config.reference import (
     Repository,
     parse_repository,
 )
-from nix_tag_check.errors import ConfigError, YamlSyntaxError
+from nix_tag_check.errors import ConfigError, YamlSyntaxError, did_you_mean
 from nix_tag_check.yamltree import tree as yt
 
 CONFIG_NAME = ".nix-tag-check.yaml"
@@ -139,8 +138,8 @@ def _strings(path: str, node: yt.Node, what: str) -> tuple[str, ...]:
 def _unknown_key(name: str | None, keys: set[str], what: str) -> str:
     """`unknown key 'atr' in image; did you mean 'attr'? (known: ...)`."""
     known = ", ".join(sorted(keys))
-    close = difflib.get_close_matches(name, sorted(keys), n=1) if isinstance(name, str) else []
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = did_you_mean(name, keys) if isinstance(name, str) else ""
+    hint = f"; {close}" if close else ""
     return f"unknown key {name!r} in {what}{hint} (known: {known})"
 
 

@@ -22,6 +22,7 @@ let
 
   describe = tag: v:
     { path = v.outPath; }  # not "outPath": toJSON would print the set as that string
+    // { drvPath = v.drvPath; }  # free: derivationStrict gives it with outPath
     // (if tag != "outPath" && v ? imageTag then { imageTag = v.imageTag; } else { })
     // (if tag == "outPath" then pushedTag v else { })
     // (if v ? imageName then { imageName = v.imageName; } else { });

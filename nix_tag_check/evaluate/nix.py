@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from nix_tag_check.config.load import Config, ImageSpec
 from nix_tag_check.config.reference import ReferenceError, is_nix_hash, parse_repository
-from nix_tag_check.errors import EvalError
+from nix_tag_check.errors import EvalError, did_you_mean, located
 from nix_tag_check.git import git
 
 NIX_INSTALL_HINT = (
@@ -53,6 +53,7 @@ class Evaluated:
     out_path: str
     image_tag: str | None = None  # the image's imageTag, where the expected tag is another
     pulled: bool = False  # discovered, but fetched from a registry: left out of the check
+    drv_path: str = ""  # its derivation, so that a pipeline builds exactly that ("" if pulled)
 
     def to_json(self) -> dict[str, object]:
         spec = self.spec
@@ -60,7 +61,7 @@ class Evaluated:
                 "tag_source": spec.tag, "system": spec.system, "attr": list(spec.attr),
                 "source": spec.source, "nix": spec.nix, "flake": spec.flake,
                 "args": [list(a) for a in spec.args], "image_tag": self.image_tag,
-                "pulled": self.pulled}
+                "pulled": self.pulled, "drv_path": self.drv_path}
 
     @classmethod
     def from_json(cls, data: object) -> Evaluated:
@@ -79,8 +80,9 @@ class Evaluated:
         pulled = data.get("pulled")
         if not isinstance(pulled, bool):
             raise ValueError("pulled is not a boolean")
+        # An entry written before drv_path existed has none: ValueError, so it is evaluated again.
         return cls(spec, _text(data, "tag"), _text(data, "out_path"),
-                   _optional(data, "image_tag"), pulled)
+                   _optional(data, "image_tag"), pulled, _text(data, "drv_path"))
 
     @property
     def warning(self) -> str | None:
@@ -240,8 +242,13 @@ def _relative(path: str, root: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _explain(group: Group, stderr: str, root: str) -> str:
-    """One line from Nix's error output: location, Nix's own message, the image."""
+def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError:
+    """Nix's error output as one error: Nix's own message, the image, and the place.
+
+    The place is the file of the repository and line Nix names (a syntax error, a `throw`);
+    a place outside the repository (nixpkgs) stays in the message, and an error with no
+    place in the repository names its image, for the config line (expected.placed).
+    """
     image = None
     failed: list[str] = []
     lines: list[str] = []
@@ -258,19 +265,24 @@ def _explain(group: Group, stderr: str, root: str) -> str:
     message = messages[-1] if messages else (text.strip().splitlines() or ["Nix failed"])[-1]
     if not messages and "(use '--show-trace'" in message:
         message = "Nix failed"
-    what = f"image {image}" if image else (
-        "images" if group.discover else f"image {group.images[0].name}" if group.images else "")
+    named = image or (group.images[0].name if group.images and not group.discover else None)
+    what = f"image {named}" if named else "images" if group.discover else ""
     ifd = _IFD_RE.search(text)
     if ifd:
         drv = ifd[1] or ifd[2]
-        return (f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
-                f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never builds")
+        return _error(f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
+                      f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never "
+                      "builds", named)
     what = f"discovering {what}" if group.discover and not image else f"evaluating {what}"
-    where = _relative(group.target, root)
+    where, place = _relative(group.target, root), None
     location = _located(text)
     if location:
         last = location[-1]
+        place = (last[1], int(last[2]), int(last[3]))
         where = f"{_relative(last[1], root)}:{last[2]}:{last[3]}"
+    if message.startswith("syntax error"):  # every image of the file fails, not this one
+        parsed = _relative(place[0], root) if place else where
+        what = f"parsing {parsed}: every image that reads it fails"
     if failed:
         what += f": Nix cannot evaluate {', '.join(failed)}"
     hint = _machine_hint(message)
@@ -279,7 +291,29 @@ def _explain(group: Group, stderr: str, root: str) -> str:
                  "list the images to check in .nix-tag-check.yaml")
     if group.is_flake:
         hint += _untracked_hint(group.target)
-    return f"{where}: {message} (while {what}){hint}"
+    said = f"{message} (while {what}){hint}{extra}"
+    if place is not None and _inside(place[0], root):
+        return _error(said, named, place)
+    return _error(f"{where}: {said}", named)
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether Nix's absolute `path` is a file of the repository (not nixpkgs', the store's)."""
+    return _relative(path, root) != path
+
+
+def _error(message: str, image: str | None, place: tuple[str, int, int] | None = None
+           ) -> EvalError:
+    error = EvalError(message, place[1], place[2], path=place[0]) if place \
+        else EvalError(message)
+    error.image = image
+    return error
+
+
+def shown(error: EvalError, root: str) -> str:
+    """The error on one line, its file relative to `root`, as messages quote another's."""
+    return located(error.message, _relative(error.path, root) if error.path else None,
+                   error.line, error.column)
 
 
 def _attribute_names(listed: str) -> list[str]:
@@ -366,19 +400,21 @@ def _untracked_hint(flake: str) -> str:
 
 def _tag(spec: ImageSpec, result: dict[str, object]) -> Evaluated:
     out_path = str(result.get("path", ""))
+    drv_path = str(result.get("drvPath", ""))
     base = os.path.basename(out_path)
     image_tag = result.get("imageTag")
     if spec.tag == "imageTag" or (spec.tag == "auto" and image_tag is not None):
         if not isinstance(image_tag, str) or not image_tag:
-            raise EvalError(f"{spec.source}: image {spec.name} has no imageTag attribute "
-                            "(use tag: auto or tag: outPath)")
-        return Evaluated(spec, image_tag, out_path)
+            raise _error(f"{spec.source}: image {spec.name} has no imageTag attribute "
+                         "(use tag: auto or tag: outPath)", spec.name)
+        return Evaluated(spec, image_tag, out_path, drv_path=drv_path)
     if not out_path.startswith("/") or not is_nix_hash(base[:32]) or base[32:33] != "-":
-        raise EvalError(f"{spec.source}: image {spec.name}: {out_path!r} is not a Nix store path")
+        raise _error(f"{spec.source}: image {spec.name}: {out_path!r} is not a Nix store path",
+                     spec.name)
     other = result.get("otherTag")  # `tag: outPath` on an image tagged otherwise
     if not isinstance(other, str) or other in ("", base[:32]):
         other = None
-    return Evaluated(spec, base[:32], out_path, image_tag=other)
+    return Evaluated(spec, base[:32], out_path, image_tag=other, drv_path=drv_path)
 
 
 def _parse(group: Group, results: object, root: str) -> list[Evaluated]:
@@ -390,8 +426,8 @@ def _parse(group: Group, results: object, root: str) -> list[Evaluated]:
     evaluated = []
     for spec, result in zip(group.images, results, strict=True):
         if "error" in result:
-            raise EvalError(f"{_relative(group.target, root)}: {result['error']}"
-                            f"{_suggestion(result)} (image {spec.name}, {spec.source})")
+            raise _error(f"{_relative(group.target, root)}: {result['error']}"
+                         f"{_suggestion(result)} (image {spec.name}, {spec.source})", spec.name)
         evaluated.append(_tag(spec, result))
     return evaluated
 
@@ -401,11 +437,9 @@ def _suggestion(result: dict[str, object]) -> str:
     missing, available = result.get("missing"), result.get("available")
     if not isinstance(missing, str) or not isinstance(available, list):
         return ""
-    import difflib  # only for this message
-
     names = [n for n in available if isinstance(n, str)]
-    close = difflib.get_close_matches(missing, names, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    close = did_you_mean(missing, names)
+    hint = f"; {close}" if close else ""
     shown = ", ".join(names[:_MAX_NAMES_SHOWN]) + (", ..." if len(names) > _MAX_NAMES_SHOWN else "")
     return f"{hint} (attributes there: {shown or 'none'})"
 
@@ -671,10 +705,10 @@ def _fail(listed: Sequence[_Entry], stderr: str, root: str, deadline: float) -> 
     entry, text = _failed_entry(listed, stderr)
     job = entry.job
     if entry.where >= 0:
-        raise FailedElsewhere(job, entry.where, _explain(entry.group, text, root))
+        raise FailedElsewhere(job, entry.where, shown(_explain(entry.group, text, root), root))
     text += _traced_location(entry, text, root, deadline)
     hint = _not_tracked_hint(text, job.moved[1]) if job.moved else ""
-    raise EvalError(_explain(job.group, text, root) + hint)
+    raise _explain(job.group, text, root, hint)
 
 
 def _located(stderr: str) -> list[re.Match[str]]:

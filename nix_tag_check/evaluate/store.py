@@ -24,7 +24,7 @@ from nix_tag_check.evaluate import lexer as nix_source
 from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.evaluate.reach import Hashes
 
-FORMAT = 2
+FORMAT = 3  # 3: each result has its drv_path
 MAX_BYTES = 64 << 20  # an entry (or hashes.json) at most this big is read
 # At most this many entries and bytes, the oldest go first: an entry is one Nix file's images
 # in one state of what it reads (about 350 bytes an image), so a monorepo of 1,000 configured

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from nix_tag_check import paths
 from nix_tag_check.config.load import CONFIG_NAME, Config, ImageSpec
 from nix_tag_check.config.reference import TAG_RE, Repository
+from nix_tag_check.errors import did_you_mean
 from nix_tag_check.evaluate.nix import Evaluated
 from nix_tag_check.manifests import hashed
 from nix_tag_check.manifests.select import MANIFEST_SUFFIXES, Selection
@@ -106,11 +107,21 @@ def unreferenced(
         else:
             hint = ("check its name and files:, or set `required: false` for an image "
                     "deployed from elsewhere")
+            close = _closest(spec.name, config, files)
+            hint = f"{close} {hint}" if close else hint
         gaps.append(Gap(
             f"{spec.name}: no checked file references this image ({searched(config, count)}); "
             f"{hint}", path, line,
         ))
     return gaps
+
+
+def _closest(name: str, config: Config, files: Sequence[str]) -> str:
+    """For a misspelt name: the closest repository the checked files reference that no
+    configured image is, as `did you mean '...'?`."""
+    configured = {spec.name for spec in config.images}
+    written = hashed.repositories(files, config.max_file_size) - configured
+    return did_you_mean(name, written)
 
 
 def _hashed_elsewhere(evaluated: Sequence[Evaluated], files: Sequence[str],

@@ -1,4 +1,4 @@
-"""Repositories that manifests reference with a tag shaped like a Nix hash.
+"""Repositories that manifests reference with a tag shaped like a Nix hash (or any tag).
 
 Asked only when a discovered image is referenced by nothing. The name a builder gives an
 image (`name = "hello-world"`) is often not the one the pipeline pushes it as
@@ -30,6 +30,9 @@ _INLINE_RE = re.compile(rf"(?<![\w.:/@\[\]-])([\w.:/\[\]-]+):({_HASH})(?![\w.-])
 # Helm values: `tag: HASH` beside `repository:` (and `registry:`) in one mapping.
 _KEY_RE = re.compile(r"^(\s*)(?:-\s+)?(tag|repository|registry)\s*:\s*[\"']?([^\"'\s#]+)[\"']?"
                      r"\s*(?:#.*)?$", re.ASCII)
+# `repo:tag` with any tag, for the names the manifests reference at all (a misspelt image).
+_ANY_TAG_RE = re.compile(r"(?<![\w.:/@\[\]-])([\w.:/\[\]-]+):(\w[\w.-]{0,127})(?![\w.-])",
+                         re.ASCII)
 _NEIGHBOURS = 20  # lines looked at on each side of a `tag:` for its mapping's keys
 
 
@@ -51,6 +54,21 @@ def references(paths: Iterable[str], max_size: int) -> list[Hashed]:
         text = _text(path, max_size)
         if text is not None and re.search(_HASH, text):
             found += _inline(text, path) + _helm_values(text, path)
+    return found
+
+
+def repositories(paths: Iterable[str], max_size: int) -> set[str]:
+    """Every repository written `repository:tag` in the files given, whatever its tag, as
+    written: the names a misspelt configured image is compared with."""
+    found: set[str] = set()
+    for path in paths:
+        text = _text(path, max_size)
+        for match in _ANY_TAG_RE.finditer(text or ""):
+            try:
+                parse_reference(match[0])
+            except ReferenceError:
+                continue
+            found.add(match[1])
     return found
 
 

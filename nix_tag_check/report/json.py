@@ -30,7 +30,8 @@ class JsonReporter(Reporter):
         spec = item.spec
         self.printed.append({
             "name": spec.name, "tag": item.tag, "reference": f"{spec.name}:{item.tag}",
-            "source": spec.source, "out_path": item.out_path, "system": spec.system,
+            "source": spec.source, "out_path": item.out_path,
+            "drv_path": item.drv_path, "system": spec.system,
         })
 
     def finish(self, files: int) -> None:

@@ -41,7 +41,7 @@ def test_configured_image_that_no_file_references_is_an_error(
     ]
 
 
-def test_misspelt_image_name_is_an_error_even_with_stale_references(
+def test_misspelt_image_name_is_an_error_naming_the_closest_even_with_stale_references(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = repo / CONFIG
@@ -50,6 +50,7 @@ def test_misspelt_image_name_is_an_error_even_with_stale_references(
     errors = _errors(capsys)
     assert len(errors) == 1
     assert errors[0].startswith(f"error: {CONFIG}:6: registry.example.com/team/wroker: no checked")
+    assert "; did you mean 'registry.example.com/team/worker'? check its name" in errors[0]
 
 
 def test_required_false_lets_an_image_go_unreferenced(repo: Path) -> None:

@@ -278,10 +278,19 @@ in { image = derivation { name = "img"; system = "x86_64-linux"; builder = "/bin
     assert "nix-tag-check never builds" in err
 
 
+def test_a_syntax_error_names_the_file_and_line_and_not_one_image(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every image of the file fails: the message says which file, not 'while evaluating X'."""
+    _write(repo, "bad.nix", "{\n  image = ;\n}\n")
+    assert main(["--print-expected"]) == 2
+    assert capsys.readouterr().err == ("error: bad.nix:2:11: syntax error, unexpected ';' (while "
+                                       "parsing bad.nix: every image that reads it fails)\n")
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{ image = derivation { ", "syntax error, unexpected end of file"),
         ("let x = x; in { image = x; }", "infinite recursion encountered"),
         ('{ image = throw "no image today"; }', "no image today"),
         ('{ image = 1 + "a"; }', "cannot add"),
@@ -305,7 +314,8 @@ def test_missing_attribute_names_it_and_the_image(
     _config(repo, "default.nix", "hello.nested")
     assert main(["--print-expected"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: default.nix: attribute 'nested' missing in 'hello' "
+    assert err.startswith("error: .nix-tag-check.yaml:2: default.nix: attribute 'nested' "
+                          "missing in 'hello' "
                           "(attributes there: all, args, builder, ")
     assert err.endswith(f", ...) (image {HELLO}, default.nix#hello.nested)\n")
 

@@ -1,4 +1,4 @@
-"""Every error with a place in the config or a manifest carries it, in every format."""
+"""Every error with a place in the config, a manifest or a Nix file carries it, in every format."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from nix_tag_check.main import main
 
@@ -26,6 +27,14 @@ def _place(case: str, repo: Path) -> tuple[list[str], str, int, int]:
         config = repo / CONFIG
         config.write_text(config.read_text().replace("files:", UNREFERENCED + "files:"))
         return [], CONFIG, 9, 0
+    if case == "nix-syntax":  # Nix names the place: the Nix file's line
+        (repo / "default.nix").write_text("{\n  hello = ;\n}\n")
+        git(repo, "add", "default.nix")
+        return [], "default.nix", 2, 11
+    if case == "nix-attribute":  # Nix names none: the image's line of the config
+        config = repo / CONFIG
+        config.write_text(config.read_text().replace("attr: hello", "attr: helo"))
+        return [], CONFIG, 3, 0
     if case == "manifest":
         (repo / "deploy/bad.yaml").write_text(f"a: b\n  image: {HELLO}:x\n")
         return ["deploy/bad.yaml"], "deploy/bad.yaml", 2, 8
@@ -33,7 +42,7 @@ def _place(case: str, repo: Path) -> tuple[list[str], str, int, int]:
     return ["--fix", "deploy/bad.yaml"], "deploy/bad.yaml", 1, 8
 
 
-CASES = ["config", "unreferenced", "manifest", "unfixable"]
+CASES = ["config", "unreferenced", "nix-syntax", "nix-attribute", "manifest", "unfixable"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,21 @@ def test_print_expected_as_json_gives_each_image_with_its_output_path(
     assert Path(hello["out_path"]).name[:32] == hello["tag"]
     assert worker["tag"] == attribute(repo / "default.nix", "worker.imageTag")
     assert (document["errors"], document["warnings"]) == ([], [])
+
+
+def test_print_expected_as_json_gives_the_derivation_that_builds_the_output_path(
+    repo: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The drv_path is the one `nix-instantiate` writes (evaluation is read-only), and it
+    builds exactly the out_path printed beside it (`nix-store --realise DRV`)."""
+    assert main(["--print-expected", "--format", "json"]) == 0
+    hello = json.loads(capsys.readouterr().out)["expected"][0]
+    written = subprocess.run(
+        ["nix-instantiate", "--option", "system", "x86_64-linux", "-A", "hello", "default.nix"],
+        cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+    outputs = subprocess.run(["nix-store", "-q", "--outputs", hello["drv_path"]],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert (written, outputs) == (hello["drv_path"], [hello["out_path"]])
 
 
 @pytest.mark.parametrize("args", [["--print-expected", "--format", "github"],

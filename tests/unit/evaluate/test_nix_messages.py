@@ -81,3 +81,72 @@ def test_later_nix_versions_spellings_of_the_denied_socket_get_the_same_advice(
 ) -> None:
     assert f"`sudo adduser {USER} nix-users`, then log in again" in discovery_error(
         tmp_path, monkeypatch, stderr)
+
+
+API = "ghcr.io/acme/api"
+CONFIG = f"images:\n  - name: {API}\n    nix: default.nix\n    attr: api\n"
+TRACES = f"trace: nix-tag-check-file: 0\ntrace: nix-tag-check-image: {API}\n"
+SYNTAX = ("error: syntax error, unexpected end of file\n\n       at {root}/default.nix:1:24:\n\n"
+          "            1| { api = derivation {\n")
+UNPLACED = "error: attribute 'hello' missing\n\n       at /nix/store/" + "a" * 32 + \
+    "-nixpkgs/lib.nix:3:4:\n"
+
+
+def _run_failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 capsys: pytest.CaptureFixture[str], stderr: str, *args: str) -> str:
+    """main(args) in a folder whose Nix fails with `stderr`: its stdout, or stderr without args."""
+    from nix_tag_check.main import main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".nix-tag-check.yaml").write_text(CONFIG)
+    (work / "default.nix").write_text("{ api = derivation {\n")
+    monkeypatch.setenv("PATH", failing_nix(tmp_path / "bin", TRACES + stderr.replace(
+        "{root}", os.path.realpath(work))))
+    monkeypatch.chdir(work)
+    assert main(list(args) or ["--print-expected"]) == 2
+    return capsys.readouterr().out if args else capsys.readouterr().err
+
+
+def test_a_syntax_error_names_its_file_and_line_and_every_image_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run_failing(tmp_path, monkeypatch, capsys, SYNTAX) == (
+        "error: default.nix:1:24: syntax error, unexpected end of file "
+        "(while parsing default.nix: every image that reads it fails)\n")
+
+
+@pytest.mark.parametrize(("stderr", "place"), [
+    (SYNTAX, {"path": "default.nix", "line": 1, "column": 24}),
+    (UNPLACED, {"path": ".nix-tag-check.yaml", "line": 2, "column": None}),
+    (DENIED, {"path": ".nix-tag-check.yaml", "line": 2, "column": None}),
+])
+def test_a_nix_error_in_json_is_placed_in_the_nix_file_or_on_the_config_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    stderr: str, place: dict[str, object],
+) -> None:
+    import json
+
+    [error] = json.loads(_run_failing(tmp_path, monkeypatch, capsys, stderr,
+                                      "--print-expected", "--format", "json"))["errors"]
+    assert {key: error[key] for key in place} == place
+
+
+@pytest.mark.parametrize(("stderr", "annotation"), [
+    (SYNTAX, "::error file=default.nix,line=1,col=24::default.nix:1:24: syntax error"),
+    (DENIED, "::error file=.nix-tag-check.yaml,line=2::.nix-tag-check.yaml:2: default.nix: "),
+])
+def test_a_nix_error_in_github_format_is_an_annotation_on_its_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    stderr: str, annotation: str,
+) -> None:
+    out = _run_failing(tmp_path, monkeypatch, capsys, stderr, "--format", "github")
+    assert out.startswith(annotation)
+
+
+def test_a_nix_error_outside_the_repository_keeps_nix_s_place_in_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run_failing(tmp_path, monkeypatch, capsys, UNPLACED).startswith(
+        f"error: .nix-tag-check.yaml:2: /nix/store/{'a' * 32}-nixpkgs/lib.nix:3:4: "
+        f"attribute 'hello' missing (while evaluating image {API})")

@@ -102,3 +102,13 @@ def test_the_tool_key_names_the_tool_by_content(monkeypatch: pytest.MonkeyPatch)
     before = store.tool_key()
     monkeypatch.setattr(state, "tool_identity", lambda: "another build of the tool")
     assert store.tool_key() != before
+
+
+def test_an_entry_written_before_drv_path_existed_is_evaluated_again(git_dir: Path) -> None:
+    cache = store.Store(str(git_dir))
+    cache.write(_key(0), _evaluated("t0"))
+    entry = git_dir / f"nix-tag-check/eval/{_key(0)[:40]}.json"
+    data = store.json.loads(entry.read_text())
+    del data["results"][0]["drv_path"]
+    entry.write_text(store.json.dumps(data))
+    assert cache.read(_key(0)) is None

@@ -60,7 +60,8 @@ def _expected(format: str) -> str:
     reporter = report.reporter(Mode("print-expected", format=format), out, io.StringIO())
     spec = ImageSpec("ghcr.io/acme/api", parse_repository("ghcr.io/acme/api"), "auto",
                      "x86_64-linux", ("api",), "default.nix#api", "default.nix")
-    reporter.expected(Evaluated(spec, "new", "/nix/store/new-api.tar.gz"))
+    reporter.expected(Evaluated(spec, "new", "/nix/store/new-api.tar.gz",
+                                drv_path="/nix/store/new-api.tar.gz.drv"))
     reporter.finish(0)
     return out.getvalue()
 
@@ -73,7 +74,8 @@ def test_print_expected_as_json_says_what_a_pipeline_builds() -> None:
     assert json.loads(_expected("json")) == {
         "expected": [{"name": "ghcr.io/acme/api", "tag": "new",
                       "reference": "ghcr.io/acme/api:new", "source": "default.nix#api",
-                      "out_path": "/nix/store/new-api.tar.gz", "system": "x86_64-linux"}],
+                      "out_path": "/nix/store/new-api.tar.gz",
+                      "drv_path": "/nix/store/new-api.tar.gz.drv", "system": "x86_64-linux"}],
         "errors": [], "warnings": [],
     }
 
