@@ -82,6 +82,86 @@ let
       failed = builtins.concatLists (map (r: r.failed) each);
     };
 
+  # Fetches are observed, not guessed from text: a repository file (under one of
+  # req.roots, the trees Nix reads the repository in) is loaded with scopedImport, its
+  # fetchers and its `builtins` replaced by wrappers that trace each fetch (the file whose
+  # text calls it, the fetcher, its url, whether a hash or a full rev pins its result)
+  # before calling the real one. A trace also says which files were loaded so: a file
+  # loaded by other code (nixpkgs' callPackage imports with the real `import`) is not
+  # observed, and Python does not cache an evaluation that reaches one naming a fetcher.
+  # Anything else (nixpkgs, the store) gets the real `import` and its cache. Loads are
+  # memoised in a lazy tree per root mirroring its folders, so a file imported by many is
+  # evaluated once in this process, as `import` would.
+  roots = req.roots or [ ];
+  realImport = import;
+  realScoped = scopedImport;
+  fullRev = r: builtins.isString r && builtins.match "[0-9a-f]{40}" r != null;
+  given = a: n: builtins.isString (a.${n} or null) && a.${n} != "";
+  pins = {  # what pins each fetcher's result, and what to say when it is missing
+    fetchTarball = { pinned = a: given a "sha256" || given a "hash"; missing = "sha256 or hash"; };
+    __fetchurl = { pinned = a: given a "sha256" || given a "hash"; missing = "sha256 or hash"; };
+    fetchGit = { pinned = a: fullRev (a.rev or null); missing = "a full rev"; };
+    fetchMercurial = { pinned = a: fullRev (a.rev or null); missing = "a full rev"; };
+    fetchTree = { pinned = a: given a "narHash"; missing = "narHash"; };
+  };
+  watched = file: name: real: arg:
+    let
+      url = if builtins.isAttrs arg then arg.url or arg.path or null else arg;
+      pinned = builtins.isAttrs arg && pins.${name}.pinned arg;
+      said = {
+        inherit file pinned;
+        fetcher = if name == "__fetchurl" then "fetchurl" else name;
+        url = if builtins.isString url then url else "(not a string)";
+        missing = if pinned then "" else if builtins.isAttrs arg then pins.${name}.missing
+          else "${pins.${name}.missing} (a plain string is never pinned)";
+      };
+    in builtins.trace "nix-tag-check-fetch: ${builtins.toJSON said}" (real arg);
+  present = builtins.filter (n: builtins.hasAttr (if n == "__fetchurl" then "fetchurl" else n) builtins)
+    (builtins.attrNames pins);
+  realOf = n: builtins.getAttr (if n == "__fetchurl" then "fetchurl" else n) builtins;
+  overridesFor = file:
+    let
+      fetchers = builtins.listToAttrs (map (n: { name = n; value = watched file n (realOf n); }) present);
+      loads = { import = load; scopedImport = attrs: p: scopedLoad attrs p; };
+      own = builtins // loads // removeAttrs fetchers [ "__fetchurl" ]
+        // (if fetchers ? __fetchurl then { fetchurl = fetchers.__fetchurl; } else { });
+    in fetchers // loads // { builtins = own; };
+  rootOf = s: builtins.filter (r: builtins.substring 0 (builtins.stringLength r + 1) s == r + "/") roots;
+  inRepository = p: (builtins.isPath p || builtins.isString p) && rootOf (toString p) != [ ];
+  loaded = file: p: builtins.trace "nix-tag-check-loaded: ${file}" (realScoped (overridesFor file) p);
+  # root -> a lazy tree of its folders; a file's value is its scoped load, evaluated once
+  folder = dir: builtins.mapAttrs
+    (n: kind: let p = "${dir}/${n}"; in {
+      inherit kind;
+      value = if kind == "directory" then folder p else if kind == "regular" then loaded p p else null;
+    })
+    (builtins.readDir dir);
+  trees = builtins.listToAttrs (map (r: { name = r; value = folder r; }) roots);
+  memoised = s:
+    let
+      root = builtins.head (rootOf s);
+      parts = builtins.filter builtins.isString
+        (builtins.split "/" (builtins.substring (builtins.stringLength root + 1) (-1) s));
+      plain = builtins.all (n: n != "" && n != "." && n != "..") parts;
+      walk = acc: n: if acc != null && acc.kind == "directory" && acc.value ? ${n} then acc.value.${n} else null;
+    in if plain then builtins.foldl' walk { kind = "directory"; value = trees.${root}; } parts else null;
+  # a folder: its default.nix, as `import` does; a link or an odd path: loaded unmemoised
+  load = p:
+    if !(inRepository p) then realImport p
+    else
+      let
+        s = toString p;
+        hit = memoised s;
+        inner = hit.value."default.nix" or null;
+      in
+      if hit != null && hit.kind == "regular" then hit.value
+      else if hit != null && hit.kind == "directory" && inner != null && inner.kind == "regular" then inner.value
+      else loaded s p;
+  scopedLoad = attrs: p:
+    if inRepository p then builtins.trace "nix-tag-check-loaded: ${toString p}"
+      (realScoped (overridesFor (toString p) // attrs) p)
+    else realScoped attrs p;
+
   evalEntry = entry:
     let
       isFlake = entry ? flake;
@@ -91,7 +171,7 @@ let
       top =
         if isFlake then builtins.getFlake entry.flake
         else
-          let v = import entry.file;
+          let v = load entry.file;
           in if builtins.isFunction v then v (builtins.intersectAttrs (builtins.functionArgs v) entry.args) else v;
 
       # Flake fragments resolve as `nix build .#x` resolves them, for the target system.

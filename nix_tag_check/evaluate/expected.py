@@ -87,8 +87,10 @@ def _reach(plan: Plan, hashes: inputs.Hashes) -> inputs.Reach:
     if not plan.group.is_flake:
         return inputs.reach(plan.view, plan.rel, hashes, pure=False)
     # Raises Unknowable for currentTime, fetchers...: `nix eval --impure` would run them.
-    inputs.reach(plan.view, os.path.join(plan.rel, "flake.nix") if plan.rel else "flake.nix",
-                 hashes)
+    flake = inputs.reach(plan.view, os.path.join(plan.rel, "flake.nix") if plan.rel
+                         else "flake.nix", hashes)
+    for rel, fetcher in sorted(flake.fetchers.items()):  # not observed in a flake's files
+        raise inputs.Unknowable(f"{rel} uses {fetcher}")
     # `nix eval --impure` lets the flake read any variable Nix is given: key them all.
     found = inputs.Reach(foreign_code=True)
     found.trees.add("")  # git+file: copies the whole tracked tree
@@ -239,7 +241,8 @@ def _subject(plan: Plan, job: nix_eval.Job, tree: GitTree | None) -> checkout.Su
 def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
     if copy is None or tree is None or plan.group.is_flake or plan.view is None \
             or plan.view.tracked is None:
-        return nix_eval.Job(plan.group, plan.group.target, env=plan.env)
+        scope = tree.root if tree is not None and not plan.group.is_flake else None
+        return nix_eval.Job(plan.group, plan.group.target, env=plan.env, scope=scope)
     return nix_eval.Job(plan.group, os.path.join(copy, plan.rel), (copy, tree.root), plan.env)
 
 
@@ -270,6 +273,7 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     elsewhere = "; the same tag in a clone elsewhere (another path, folder name, .git)"
     for i, outcome, again in zip(missed, fresh, asked, strict=True):
         results[i] = outcome.evaluated
+        _check_fetches(plans[i], outcome, [plans[n] for n in missed], copy)
         images = sum(not item.pulled for item in outcome.evaluated)
         info(f"evaluation: {_shown(plans[i], config)}: {images} image(s) evaluated "
              f"with Nix {_describe(plans[i], copy)}" + (elsewhere if again else "")
@@ -282,6 +286,37 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
         if i not in missed:
             info(f"evaluation: {_shown(plan, config)}: cached (no input changed)")
     return nix_eval.ordered(config, [p.group for p in plans], [r or [] for r in results], info)
+
+
+def _check_fetches(plan: Plan, outcome: nix_eval.Outcome, batch: Sequence[Plan],
+                   copy: str | None) -> None:
+    """Keep a plan's key only if Nix observed every fetch its files can make, all pinned:
+    each file naming a fetcher was loaded by eval.nix itself, and no fetch of a file it
+    reaches (or of a file no plan reaches: it may be any) lacks its hash or rev."""
+    if not plan.key or plan.reach is None or not plan.reach.fetchers:
+        return
+    seen = outcome.observed
+    if seen is None or plan.view is None:
+        plan.key, plan.why = None, "not cached: its fetches were not observed"
+        return
+    # the tree Nix read the plan's files in: its private copy, or the work tree
+    root = copy if copy is not None and plan.view.tracked is not None else plan.view.full("")
+    root = root.rstrip("/")
+    for rel, fetcher in sorted(plan.reach.fetchers.items()):
+        if os.path.join(root, rel) not in seen.loaded:
+            plan.key, plan.why = None, (
+                f"not cached: {rel} uses {fetcher} but was not loaded by nix-tag-check's own "
+                "import (callPackage or another function imported it): its fetches are unseen")
+            return
+    known = {os.path.join(root, f) for p in batch if p.reach is not None for f in p.reach.files}
+    mine = {os.path.join(root, f) for f in plan.reach.files}
+    for fetch in seen.fetches:
+        if not fetch.pinned and (fetch.file in mine or fetch.file not in known):
+            where = os.path.relpath(fetch.file, root) if fetch.file else "a file"
+            plan.key, plan.why = None, (
+                f"not cached: {where} calls {fetch.fetcher} {fetch.url or '(no url)'} without "
+                f"{fetch.missing}: unpinned, its result may change")
+            return
 
 
 def _shown(plan: Plan, config: Config) -> str:

@@ -21,6 +21,7 @@ _ABSOLUTE_STRING = re.compile(r"(?:/[a-zA-Z0-9._+\-]+)+/?")
 _CLIMBS_OUT = re.compile(r"\$\{.*/\.\.(?:/|$)", re.DOTALL)
 _SEARCH = re.compile(r"<[a-zA-Z0-9._+\-]+(?:/[a-zA-Z0-9._+\-]+)*>")
 _IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_'\-]*")
+_ATTRIBUTE = re.compile(r"\.[a-zA-Z_]")
 _GET_ENV_ARG = re.compile(r'\s*"([^"\\$]*)"')
 _STRING_STOP = re.compile(r'\\.|\$\{|"', re.DOTALL)
 _INDENTED_STOP = re.compile(r"''['$\\]|''|\$\{", re.DOTALL)
@@ -28,13 +29,16 @@ _CODE_STOP = re.compile(r"""[#/"'<{}~a-zA-Z0-9._+\-]""")
 _PATH_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-/~")
 # Builtins whose value depends on something outside the files and settings we key on.
 IMPURE = frozenset({
-    "currentTime", "fetchGit", "fetchTree", "fetchMercurial", "fetchTarball", "getFlake",
-    "unsafeGetAttrPos", "__curPos", "__currentTime", "__fetchurl", "fetchClosure",
+    "currentTime", "getFlake", "unsafeGetAttrPos", "__curPos", "__currentTime", "fetchClosure",
 })
+# Fetchers: pure when a hash or a full rev pins their result, which only the evaluation
+# knows (eval.nix traces each call). A file naming one, in any spelling the lexer can see,
+# is cached only when Nix observed every fetch its text made (expected.py).
+FETCHERS = frozenset({"fetchGit", "fetchTree", "fetchMercurial", "fetchTarball", "__fetchurl"})
 # Not impure, but it climbs out of the folder a literal names, to any file: nothing the
 # literals bound. Reported as an impurity (not cached, every file in the private tree).
 CLIMBS = frozenset({"dirOf"})
-_KEEPS_TO_LITERALS = IMPURE | {"getEnv", "fetchurl", "findFile", "nixPath"}
+_KEEPS_TO_LITERALS = IMPURE | FETCHERS | {"getEnv", "fetchurl", "findFile", "nixPath"}
 _IMPURE_STRINGS = _KEEPS_TO_LITERALS | CLIMBS
 
 
@@ -53,6 +57,7 @@ class TextScan:
     search_path: bool = False
     env: set[str] | None = field(default_factory=set)
     impure: str | None = None
+    fetcher: str | None = None  # the first fetcher named, or `builtins` not as `builtins.x`
 
 
 class _Lexer:
@@ -115,9 +120,11 @@ class _Lexer:
         return i + 1
 
     def identifier(self, name: str, end: int) -> None:
-        if name in IMPURE or name in CLIMBS or (
-                name == "fetchurl" and self.text[:end].endswith("builtins.fetchurl")):
+        if name in IMPURE or name in CLIMBS:
             self.impure(name)
+        elif name in FETCHERS or (
+                name == "fetchurl" and self.text[:end].endswith("builtins.fetchurl")):
+            self.found.fetcher = self.found.fetcher or name
         elif name in ("findFile", "nixPath", "__findFile", "__nixPath"):
             self.found.search_path = True
         elif name in ("getEnv", "__getEnv"):
@@ -128,6 +135,10 @@ class _Lexer:
                 self.found.env.add(literal.group(1))
         elif name == "builtins" and self.text.startswith(".${", end):
             self.impure("builtins.${...}")
+        elif name == "builtins" and not _ATTRIBUTE.match(self.text, end):
+            # `with builtins;`, `inherit (builtins) fetchurl`, `b = builtins`, `builtins . x`:
+            # any of its attributes may be called under another name
+            self.found.fetcher = self.found.fetcher or "builtins (not as builtins.NAME)"
 
     def impure(self, reason: str) -> None:
         """The first impurity, unless a later one climbs (it says more: any file)."""
@@ -183,24 +194,25 @@ def to_json(found: TextScan | None) -> object:
     if found is None:
         return None
     env = None if found.env is None else sorted(found.env)
-    return [[list(p) for p in found.paths], found.search_path, env, found.impure]
+    return [[list(p) for p in found.paths], found.search_path, env, found.impure, found.fetcher]
 
 
 def from_json(data: object) -> TextScan | None:
     """The inverse of to_json; ValueError for anything to_json did not write."""
     if data is None:
         return None
-    if not isinstance(data, list) or len(data) != 4:
+    if not isinstance(data, list) or len(data) != 5:
         raise ValueError("not a scan")
-    paths, search, env, impure = data
+    paths, search, env, impure, fetcher = data
     if not isinstance(paths, list) or not all(
             isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
             and isinstance(p[1], bool) for p in paths):
         raise ValueError("malformed paths")
-    if not isinstance(search, bool) or not (impure is None or isinstance(impure, str)):
+    if not isinstance(search, bool) or not all(v is None or isinstance(v, str)
+                                               for v in (impure, fetcher)):
         raise ValueError("malformed scan")
     if env is not None and (not isinstance(env, list)
                             or not all(isinstance(n, str) for n in env)):
         raise ValueError("malformed variables")
     return TextScan([(p[0], p[1]) for p in paths], search, None if env is None else set(env),
-                    impure)
+                    impure, fetcher)

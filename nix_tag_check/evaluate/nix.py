@@ -13,7 +13,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from nix_tag_check.config.load import Config, ImageSpec
@@ -33,6 +33,8 @@ _DAEMON_DENIED_RE = re.compile(r"getting status of '?/\S*daemon-socket/socket'?:
 _DAEMON_DOWN_RE = re.compile(
     r"cannot connect to (?:daemon|socket) at '?/\S*daemon-socket/socket'?"
     r"|'?/nix/var/nix/\S*'?[^\n]*: (?:Operation not permitted|Permission denied)")
+_LOADED_RE = re.compile(r"^trace: nix-tag-check-loaded: (.*)$", re.MULTILINE)
+_FETCH_RE = re.compile(r"^trace: nix-tag-check-fetch: (\{.*\})$", re.MULTILINE)
 _FILE_TRACE_RE = re.compile(r"^trace: nix-tag-check-file: (\d+)\n", re.MULTILINE)
 _LOCATION_RE = re.compile(r"^\s*at (/[^:\n]+):(\d+):(\d+):", re.MULTILINE)
 _IFD_RE = re.compile(
@@ -196,9 +198,11 @@ def groups(config: Config) -> list[Group]:
     return [Group(key, tuple(images)) for key, images in grouped.items()]
 
 
-def _command(group: Group, entries: Sequence[dict[str, object]]) -> list[str]:
-    """One Nix process for `entries` (eval.nix's `files`), all for `group`'s kind and system."""
-    request = {"system": group.system, "files": list(entries)}
+def _command(group: Group, entries: Sequence[dict[str, object]],
+             roots: Sequence[str] = ()) -> list[str]:
+    """One Nix process for `entries` (eval.nix's `files`), all for `group`'s kind and system;
+    files under `roots` are loaded so that their fetches are observed."""
+    request = {"system": group.system, "roots": list(roots), "files": list(entries)}
     common = [*_common_options(group.system), "--argstr", "request", json.dumps(request)]
     if group.is_flake:
         nix = shutil.which("nix")
@@ -534,6 +538,39 @@ class Job:
     elsewhere: tuple[tuple[str, Moved], ...] = ()  # the same file in other trees, evaluated
     # in the same process after every job's own target; their values are kept raw
     probed: Group | None = None  # the images evaluated elsewhere (None: the group's)
+    scope: str | None = None  # the tree whose files are the repository's, when not moved
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """A fetch Nix made, as eval.nix traced it: the file whose text called it."""
+
+    file: str
+    fetcher: str
+    url: str
+    pinned: bool
+    missing: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one Nix process saw: the repository files it loaded itself, and their fetches."""
+
+    loaded: frozenset[str]
+    fetches: tuple[Fetch, ...]
+
+
+def observed(stderr: str) -> Observed:
+    """eval.nix's load and fetch traces; a malformed fetch line counts as an unpinned one."""
+    fetches = []
+    for match in _FETCH_RE.finditer(stderr):
+        try:
+            data = json.loads(match[1])
+            fetches.append(Fetch(str(data["file"]), str(data["fetcher"]), str(data["url"]),
+                                 data["pinned"] is True, str(data["missing"])))
+        except (ValueError, KeyError, TypeError):
+            fetches.append(Fetch("", "a fetcher", "", False, "a readable trace"))
+    return Observed(frozenset(m[1] for m in _LOADED_RE.finditer(stderr)), tuple(fetches))
 
 
 @dataclass(frozen=True)
@@ -542,6 +579,7 @@ class Outcome:
 
     evaluated: list[Evaluated]
     elsewhere: tuple[list[Evaluated], ...] = ()  # parallel to Job.elsewhere
+    observed: Observed | None = None  # of the whole Nix process the job ran in
 
 
 class FailedElsewhere(Exception):
@@ -631,7 +669,8 @@ def run(jobs: Sequence[Job], root: str, timeout: float, progress: Progress | Non
     deadline = time.monotonic() + timeout if deadline is None else deadline
     batches = _batches(jobs)
     entries = [_entries([jobs[n] for n in batch]) for batch in batches]
-    commands = [_command(jobs[batch[0]].group, [e.group.entry(e.target) for e in listed])
+    commands = [_command(jobs[batch[0]].group, [e.group.entry(e.target) for e in listed],
+                         _roots(listed))
                 for batch, listed in zip(batches, entries, strict=True)]
     with (progress or _silent)(_saying(jobs, root)):
         outputs = processes.run_all(commands, root, max(0.0, deadline - time.monotonic()),
@@ -643,8 +682,17 @@ def run(jobs: Sequence[Job], root: str, timeout: float, progress: Progress | Non
                             f"than {timeout:g}s (--timeout)")
         if code != 0:
             _fail(listed, _readable(listed, stderr), root, deadline)
-        outcomes.update(zip(batch, _outcomes(listed, stdout, root), strict=True))
+        seen = observed(stderr)
+        outcomes.update(zip(batch, [replace(o, observed=seen)
+                                    for o in _outcomes(listed, stdout, root)], strict=True))
     return [outcomes[n] for n in range(len(jobs))]
+
+
+def _roots(listed: Sequence[_Entry]) -> list[str]:
+    """The trees whose files are the repository's: each copy, mirror, or the work tree."""
+    roots = {e.moved[0] for e in listed if e.moved is not None}
+    roots |= {e.job.scope for e in listed if e.moved is None and e.job.scope is not None}
+    return sorted(r.rstrip("/") for r in roots if r.rstrip("/"))
 
 
 def _outcomes(listed: Sequence[_Entry], stdout: str, root: str) -> list[Outcome]:

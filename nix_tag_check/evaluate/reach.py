@@ -38,6 +38,7 @@ class Reach:
     foreign_code: bool = False  # a search path or a store path: code we cannot read
     env: set[str] | None = field(default_factory=set)
     impure: str | None = None  # why it cannot be cached (reach(pure=False) only)
+    fetchers: dict[str, str] = field(default_factory=dict)  # file -> the fetcher its text names
 
 
 class Hashes:
@@ -127,6 +128,9 @@ def reach(view: View, start: str, hashes: Hashes, *, pure: bool = True) -> Reach
             if nix_source.climbs(scanned.impure):
                 found.trees.add("")  # it may read any file: its private tree holds them all
         found.foreign_code |= scanned.search_path
+        if scanned.fetcher is not None:  # what it fetches is code we cannot read
+            found.fetchers[rel] = scanned.fetcher
+            found.foreign_code = True
         found.env = None if found.env is None or scanned.env is None else found.env | scanned.env
         for base in _bases(view, rel):
             for literal, interpolated in scanned.paths:

@@ -54,8 +54,8 @@ def test_variables(text: str, env: set[str] | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "impure"),
-    [("builtins.currentTime", "currentTime"), ("fetchGit ./.", "fetchGit"),
-     ("builtins.fetchurl { url = x; }", "fetchurl"), ("fetchurl { url = x; }", None),
+    [("builtins.currentTime", "currentTime"), ("fetchGit ./.", None),
+     ("builtins.fetchurl { url = x; }", None), ("fetchurl { url = x; }", None),
      ('builtins.${"currentTime"}', "builtins.${...}"), ("builtins.${x}", "builtins.${...}"),
      ('builtins.getAttr "currentTime" builtins', '"currentTime"'),
      ("builtins.currentSystem", None),
@@ -67,6 +67,21 @@ def test_variables(text: str, env: set[str] | None) -> None:
 )
 def test_impure_builtins(text: str, impure: str | None) -> None:
     assert scan(text).impure == impure
+
+
+@pytest.mark.parametrize(
+    ("text", "fetcher"),
+    [("fetchGit ./.", "fetchGit"), ("builtins.fetchTarball { url = x; }", "fetchTarball"),
+     ("__fetchurl u", "__fetchurl"), ("builtins.fetchurl u", "fetchurl"),
+     ("with builtins; fetchurl u", "builtins (not as builtins.NAME)"),
+     ("let inherit (builtins) fetchurl; in fetchurl u", "builtins (not as builtins.NAME)"),
+     ("builtins . fetchurl u", "builtins (not as builtins.NAME)"),
+     ("let b = builtins; in b.fetchurl u", "builtins (not as builtins.NAME)"),
+     ("builtins.readFile ./x", None), ("pkgs.fetchurl { url = x; }", None),
+     ("{ fetchurl }: fetchurl { url = x; }", None), ('"fetchTarball is text"', None)],
+)
+def test_fetchers_in_any_spelling(text: str, fetcher: str | None) -> None:
+    assert scan(text).fetcher == fetcher
 
 
 @pytest.mark.parametrize(("impure", "climbs_out"), [
