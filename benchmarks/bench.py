@@ -963,10 +963,91 @@ def cache_rows(root: Path, work: int, repeat: int) -> list[str]:
     return out
 
 
+PINNED_SHAPES = {  # how classic repositories pin nixpkgs: (files, what default.nix imports)
+    "fetchTarball in default.nix": (
+        {}, 'builtins.fetchTarball { url = "https://example.invalid/x"; sha256 = "SHA"; }'),
+    "niv (nix/sources.nix + sources.json)": (
+        {"nix/sources.json": '{"nixpkgs": {"url": "https://example.invalid/x", "sha256": "SHA",'
+                             ' "type": "tarball", "builtin": true}}\n',
+         "nix/sources.nix": "let\n  sources = builtins.fromJSON (builtins.readFile ./sources.json);"
+                            "\n  fetch = spec: let inherit (builtins) fetchTarball; in "
+                            "fetchTarball { inherit (spec) url sha256; };\n"
+                            "in builtins.mapAttrs (name: fetch) sources\n"},
+        "(import ./nix/sources.nix).nixpkgs"),
+    "npins (npins/default.nix + sources.json)": (
+        {"npins/sources.json": '{"pins": {"nixpkgs": {"type": "Tarball", "url": '
+                               '"https://example.invalid/x", "hash": "SHA"}}, "version": 3}\n',
+         "npins/default.nix": "let data = builtins.fromJSON (builtins.readFile ./sources.json);"
+                              "\nin builtins.mapAttrs (name: pin: builtins.fetchTarball { "
+                              "inherit (pin) url; sha256 = pin.hash; }) data.pins\n"},
+        "(import ./npins).nixpkgs"),
+}
+
+
+def pinned_tarball(root: Path) -> str:
+    """A tarball put in the store as `source`: its pinned fetch evaluates offline."""
+    (root / "pinned-tarball/top").mkdir(parents=True, exist_ok=True)
+    (root / "pinned-tarball/top/f").write_text("pinned\n")
+    subprocess.run(["tar", "-C", root / "pinned-tarball", "-czf", root / "pinned.tar.gz", "top"],
+                   check=True)
+    return subprocess.run(["nix-prefetch-url", "--unpack", "--name", "source",
+                           f"file://{root / 'pinned.tar.gz'}"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def make_pinned_repo(root: Path, name: str, sha: str, work: int) -> Path:
+    files, pinned = PINNED_SHAPES[name]
+    repo = root / f"pinned-{len(list(root.glob('pinned-?')))}"
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text.replace("SHA", sha))
+    (repo / "deploy").mkdir(parents=True, exist_ok=True)
+    (repo / "default.nix").write_text(
+        f"let nixpkgs = {pinned.replace('SHA', sha)}; in {{ img0 = derivation {{ "
+        f"name = \"img\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; src = nixpkgs; cost = "
+        f"builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x) {work}); }}; }}\n")
+    (repo / ".nix-tag-check.yaml").write_text(
+        "images:\n  - name: registry.example.com/team/img0\n    nix: default.nix\n"
+        "    attr: img0\n")
+    (repo / "deploy/app.yaml").write_text("image: registry.example.com/team/img0:0\n")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    commit_all(repo, "pinned")
+    return repo
+
+
+def pinned_rows(root: Path, work: int, repeat: int) -> list[str]:
+    """Section 12: pinned fetches are cached; observing them costs the evaluation little."""
+    sha = pinned_tarball(root)
+    env, log = counting_path(root)
+    out = ["", "## 12. Pinned nixpkgs: the second run, and what observing fetches costs", "",
+           "A tarball in the store, fetched by `fetchTarball { url; sha256; }` as a classic "
+           "repository, niv and npins pin nixpkgs (the same shared work as section 1). Second "
+           "run: the cache filled by a first run (goal: no Nix process). Uncached: eval.nix "
+           "loads the repository's files with `scopedImport` to observe every fetch, against "
+           "one raw `nix-instantiate --eval` of the same file; no goal, because the tool also "
+           "evaluates the file a second time in another clone's place (the file has path "
+           "literals: issue 20 §2), and the stand-in work lives in the file itself, where real "
+           "nixpkgs, a store path, would be evaluated once for both.", "",
+           "| shape | raw Nix s | uncached s | ratio | verdict | second run s | Nix processes "
+           "| verdict |", "|---|---|---|---|---|---|---|---|"]
+    for name in PINNED_SHAPES:
+        repo = make_pinned_repo(root, name, sha, work)
+        raw = median_seconds(lambda r=repo: run(raw_nix(r, 1), r), repeat)
+        uncached = median_seconds(lambda r=repo: run([*TOOL, "--no-cache"], r), repeat)
+        run([*TOOL], repo)
+        nix_starts(TOOL, repo, env, log)  # the counting PATH is another Nix: its own entry
+        started = nix_starts(TOOL, repo, env, log)
+        second = median_seconds(lambda r=repo: run([*TOOL], r), repeat)
+        out.append(f"| {name} | {raw:.3f} | {uncached:.3f} | {uncached / raw:.2f} | "
+                   f"{verdict(uncached / raw, None)} | {second:.3f} | {started} | "
+                   f"{'PASS' if started == 0 else 'FAIL'} (goal: 0) |")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
-    parser.add_argument("--only", choices=["shared-import"],
+    parser.add_argument("--only", choices=["shared-import", "pinned"],
                         help="run one section only (with the tuning it needs)")
     args = parser.parse_args()
     if args.only:
@@ -1039,6 +1120,7 @@ def main() -> int:
         out += private_tree_rows(root, repeat, 20_000 if args.quick else 100_000, 50)
         out += shared_import_rows(root, 0.3 if args.quick else RAW_SECONDS, repeat, (8, 32),
                                   1000 if args.quick else 5000)
+        out += pinned_rows(root, work, repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))
@@ -1046,14 +1128,18 @@ def main() -> int:
 
 
 def only(section: str, quick: bool) -> int:
-    """One section alone, e.g. `--only shared-import` (section 11)."""
+    """One section alone: `--only shared-import` (section 11), `--only pinned` (section 12)."""
     root = Path(tempfile.mkdtemp(prefix="nix-tag-check-bench-"))
     out = ["# nix-tag-check benchmark", "",
            f"Produced by `python3 benchmarks/bench.py{' --quick' if quick else ''} --only "
            f"{section}`.", "", *machine()]
     try:
-        out += shared_import_rows(root, 0.3 if quick else RAW_SECONDS, 1 if quick else 5,
-                                  (8, 32), 1000 if quick else 5000)
+        if section == "pinned":
+            work = tune_work(root, 0.3 if quick else RAW_SECONDS)
+            out += pinned_rows(root, work, 1 if quick else 3)
+        else:
+            out += shared_import_rows(root, 0.3 if quick else RAW_SECONDS, 1 if quick else 5,
+                                      (8, 32), 1000 if quick else 5000)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(out))
