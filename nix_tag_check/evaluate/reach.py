@@ -23,6 +23,7 @@ from nix_tag_check.paths import below
 
 _MAX_SCANNED = 1 << 20  # bigger files are data, not Nix code
 _MAX_ENTRIES = 200_000
+_MAX_LINKS = 40
 _STORE = "/nix/store/"
 
 
@@ -175,11 +176,30 @@ def _follow(view: View, base: str, literal: str, interpolated: bool, found: Reac
         found.outside.add(path)
         found.foreign_code = True  # an outside folder may hold code; its reads are unseen
         return
-    if interpolated or _is_folder(view, rel):
-        found.trees.add(rel)
-        queue.extend(sub for sub in _tree_files(view, rel) if sub not in found.files)
+    target = _last_link_followed(view, rel)
+    if target != rel:
+        queue.append(rel)  # the link itself: its target is keyed
+    if interpolated or _is_folder(view, target):
+        found.trees.add(target)
+        queue.extend(sub for sub in _tree_files(view, target) if sub not in found.files)
     else:
-        queue.append(rel)
+        queue.append(target)
+
+
+def _last_link_followed(view: View, rel: str) -> str:
+    """`rel` with a link in its last place followed too, as Nix reads through it
+    (`import ./current`, `current` a link to a folder); a link out of the tree stays."""
+    for _ in range(_MAX_LINKS):
+        resolved = view.resolve(rel)
+        if resolved is None:
+            return rel
+        if not view.is_tracked(resolved) or not os.path.islink(view.full(resolved)):
+            return resolved
+        inside = view.link_target(resolved)
+        if inside is None:
+            return resolved
+        rel = inside
+    raise Unknowable(f"{rel}: more than {_MAX_LINKS} symbolic links in a row")
 
 
 def _is_folder(view: View, rel: str) -> bool:

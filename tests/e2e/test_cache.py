@@ -520,3 +520,20 @@ def test_a_path_git_lists_as_a_file_but_is_a_folder_gives_no_stale_tag(
     _tags(capsys)
     (repo / folder / "data.txt").write_text("two\n")
     _assert_fresh(capsys)
+
+
+def test_a_link_to_a_folder_imported_whole_is_keyed_by_the_folder_s_files(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "v2").mkdir()
+    (repo / "v2/default.nix").write_text("import ../common.nix\n")
+    (repo / "common.nix").write_text('"one"\n')
+    (repo / "current").symlink_to("v2")
+    git(repo, "add", "-A")
+    _image(repo, "v = import ./current;")  # the link is the last component
+    first = _tags(capsys)
+    (repo / "common.nix").write_text('"two"\n')
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
+    (repo / "v2/default.nix").write_text('"three"\n')
+    _assert_fresh(capsys)
