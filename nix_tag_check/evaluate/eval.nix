@@ -145,6 +145,18 @@ let
       plain = builtins.all (n: n != "" && n != "." && n != "..") parts;
       walk = acc: n: if acc != null && acc.kind == "directory" && acc.value ? ${n} then acc.value.${n} else null;
     in if plain then builtins.foldl' walk { kind = "directory"; value = trees.${root}; } parts else null;
+  # A mirror's file that cannot see where it lies is a link to the same file of the tree
+  # the mirror was made from (req.aliases: mirror root -> that tree): its load is that
+  # tree's, evaluated once for both, as Nix's import (which follows links) would have it.
+  # A link the repository itself holds has a link there too, and is not taken for one.
+  aliases = req.aliases or { };
+  sharedWith = s:
+    let
+      root = builtins.head (rootOf s);
+      source = aliases.${root} or null;
+      there = if source == null || !(builtins.elem source roots) then null
+        else memoised (source + builtins.substring (builtins.stringLength root) (-1) s);
+    in if there != null && there.kind == "regular" then there else null;
   # a folder: its default.nix, as `import` does; a link or an odd path: loaded unmemoised
   load = p:
     if !(inRepository p) then realImport p
@@ -153,8 +165,10 @@ let
         s = toString p;
         hit = memoised s;
         inner = hit.value."default.nix" or null;
+        shared = if hit != null && hit.kind == "symlink" then sharedWith s else null;
       in
-      if hit != null && hit.kind == "regular" then hit.value
+      if shared != null then shared.value
+      else if hit != null && hit.kind == "regular" then hit.value
       else if hit != null && hit.kind == "directory" && inner != null && inner.kind == "regular" then inner.value
       else loaded s p;
   scopedLoad = attrs: p:

@@ -199,10 +199,12 @@ def groups(config: Config) -> list[Group]:
 
 
 def _command(group: Group, entries: Sequence[dict[str, object]],
-             roots: Sequence[str] = ()) -> list[str]:
+             roots: Sequence[str] = (), aliases: Mapping[str, str] | None = None) -> list[str]:
     """One Nix process for `entries` (eval.nix's `files`), all for `group`'s kind and system;
-    files under `roots` are loaded so that their fetches are observed."""
-    request = {"system": group.system, "roots": list(roots), "files": list(entries)}
+    files under `roots` are loaded so that their fetches are observed; a mirror's shared
+    file (a link into the tree in `aliases`) is loaded as that tree's own."""
+    request = {"system": group.system, "roots": list(roots), "aliases": dict(aliases or {}),
+               "files": list(entries)}
     common = [*_common_options(group.system), "--argstr", "request", json.dumps(request)]
     if group.is_flake:
         nix = shutil.which("nix")
@@ -670,7 +672,7 @@ def run(jobs: Sequence[Job], root: str, timeout: float, progress: Progress | Non
     batches = _batches(jobs)
     entries = [_entries([jobs[n] for n in batch]) for batch in batches]
     commands = [_command(jobs[batch[0]].group, [e.group.entry(e.target) for e in listed],
-                         _roots(listed))
+                         _roots(listed), _aliases(listed))
                 for batch, listed in zip(batches, entries, strict=True)]
     with (progress or _silent)(_saying(jobs, root)):
         outputs = processes.run_all(commands, root, max(0.0, deadline - time.monotonic()),
@@ -693,6 +695,18 @@ def _roots(listed: Sequence[_Entry]) -> list[str]:
     roots = {e.moved[0] for e in listed if e.moved is not None}
     roots |= {e.job.scope for e in listed if e.moved is None and e.job.scope is not None}
     return sorted(r.rstrip("/") for r in roots if r.rstrip("/"))
+
+
+def _aliases(listed: Sequence[_Entry]) -> dict[str, str]:
+    """Each mirror's root -> the tree it was made from (checkout.py links the files that
+    cannot see where they lie there): importing such a link is importing its target, as
+    Nix's own import cache has it, so a file shared by many is evaluated once for all trees."""
+    aliases = {}
+    for entry in listed:
+        own = entry.job.moved[0] if entry.job.moved is not None else entry.job.scope
+        if entry.where >= 0 and entry.moved is not None and own is not None:
+            aliases[entry.moved[0].rstrip("/")] = own.rstrip("/")
+    return aliases
 
 
 def _outcomes(listed: Sequence[_Entry], stdout: str, root: str) -> list[Outcome]:

@@ -51,6 +51,8 @@ SHAPES = {
                         "(builtins.attrNames (builtins.readDir (dirOf ./src/sub)));",
     "a string climbing out of a folder": 'v = builtins.pathExists (toString ./src + '
                                          '"/../other/unreached.txt");',
+    "a path assembled from strings": 'v = builtins.readFile (./conf + builtins.concatStringsSep '
+                                     '"/" [ "" ".." "real" "data.txt" ]);',
 }
 
 
@@ -115,9 +117,9 @@ def test_the_tag_is_a_clean_clone_s_for_every_reach_shape(
 def test_a_file_the_reach_misses_is_read_from_every_tracked_file_and_said(
     shapes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _make(shapes, SHAPES["a link to a folder whose code imports beside it"])
+    _make(shapes, SHAPES["a path assembled from strings"])  # no literal names real/data.txt
     assert main(["--print-expected", "--no-cache", "-v"]) == 0
-    assert ("evaluation: Nix read common.nix, which the private tree left out (no path literal "
+    assert ("evaluation: Nix read real/data.txt, which the private tree left out (no path literal "
             "names it): evaluating again over every tracked file") in capsys.readouterr().err
 
 
