@@ -262,6 +262,8 @@ def _describe(view: View, rel: str, hashes: Hashes, depth: int = 0) -> str:
         return f"link {target!r} -> {then}"
     if stat.S_ISREG(st.st_mode):
         return f"file {st.st_mode & 0o111 != 0} {hashes.digest(full, st)}"
+    if stat.S_ISDIR(st.st_mode) and view.tracked is None:
+        return "folder"  # the work tree evaluated: its files below are reached one by one
     if stat.S_ISDIR(st.st_mode):  # a gitlink, or a tracked file swapped for a folder
         raise Unknowable(_AS_FOLDER.format(resolved))
     return f"special {stat.S_IFMT(st.st_mode)}"

@@ -537,3 +537,21 @@ def test_a_link_to_a_folder_imported_whole_is_keyed_by_the_folder_s_files(
     assert _tags(capsys) != first
     (repo / "v2/default.nix").write_text('"three"\n')
     _assert_fresh(capsys)
+
+
+def test_a_link_to_a_folder_in_the_work_tree_keeps_the_cache_and_sees_an_edit(
+    repo: Path, nix_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "v2").mkdir()
+    (repo / "v2/default.nix").write_text('"one"\n')
+    (repo / "current").symlink_to("v2")
+    _image(repo, "v = import ./current;")
+    with (repo / ".nix-tag-check.yaml").open("a") as config:
+        config.write("sources: worktree\n")
+    first = _tags(capsys)
+    nix_log.unlink(missing_ok=True)
+    assert _tags(capsys) == first
+    assert starts(nix_log) == []  # a folder in the work tree is no gitlink: cached
+    (repo / "v2/default.nix").write_text('"two"\n')
+    _assert_fresh(capsys)
+    assert _tags(capsys) != first
