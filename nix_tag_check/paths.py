@@ -23,3 +23,10 @@ def below(path: str, folder: str) -> str | None:
         return ""
     prefix = folder.rstrip(os.sep) + os.sep
     return path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else None
+
+
+def named(path: str, folder: str) -> str:
+    """`path` as a message names it: `below` it ("." for the folder itself), else as given
+    (nixpkgs' files, the store's, a flake reference such as `github:owner/repo`)."""
+    rel = below(path, folder)
+    return path if rel is None else rel or "."

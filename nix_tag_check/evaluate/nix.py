@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
+from nix_tag_check import paths
 from nix_tag_check.config.load import Config, ImageSpec
 from nix_tag_check.config.reference import ReferenceError, is_nix_hash, parse_repository
 from nix_tag_check.errors import EvalError, did_you_mean, located
@@ -240,14 +241,6 @@ def flake_url(flake: str) -> str:
     return url if sub == "." else f"{url}?dir={urllib.parse.quote(sub)}"
 
 
-def _relative(path: str, root: str) -> str:
-    try:
-        rel = os.path.relpath(path, root)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
-
-
 def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError:
     """Nix's error output as one error: Nix's own message, the image, and the place.
 
@@ -276,18 +269,18 @@ def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError
     ifd = _IFD_RE.search(text)
     if ifd:
         drv = ifd[1] or ifd[2]
-        return _error(f"{_relative(group.target, root)}: {what}: import-from-derivation refused: "
+        return _error(f"{paths.named(group.target, root)}: {what}: import-from-derivation refused: "
                       f"evaluating it would build {drv or 'a derivation'}; nix-tag-check never "
                       "builds", named)
     what = f"discovering {what}" if group.discover and not image else f"evaluating {what}"
-    where, place = _relative(group.target, root), None
+    where, place = paths.named(group.target, root), None
     location = _located(text)
     if location:
         last = location[-1]
         place = (last[1], int(last[2]), int(last[3]))
-        where = f"{_relative(last[1], root)}:{last[2]}:{last[3]}"
+        where = f"{paths.named(last[1], root)}:{last[2]}:{last[3]}"
     if message.startswith("syntax error"):  # every image of the file fails, not this one
-        parsed = _relative(place[0], root) if place else where
+        parsed = paths.named(place[0], root) if place else where
         what = f"parsing {parsed}: every image that reads it fails"
     if failed:
         what += f": Nix cannot evaluate {', '.join(failed)}"
@@ -305,7 +298,7 @@ def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError
 
 def _inside(path: str, root: str) -> bool:
     """Whether Nix's absolute `path` is a file of the repository (not nixpkgs', the store's)."""
-    return _relative(path, root) != path
+    return paths.below(path, root) is not None
 
 
 def _error(message: str, image: str | None, place: tuple[str, int, int] | None = None
@@ -318,7 +311,7 @@ def _error(message: str, image: str | None, place: tuple[str, int, int] | None =
 
 def shown(error: EvalError, root: str) -> str:
     """The error on one line, its file relative to `root`, as messages quote another's."""
-    return located(error.message, _relative(error.path, root) if error.path else None,
+    return located(error.message, paths.named(error.path, root) if error.path else None,
                    error.line, error.column)
 
 
@@ -432,7 +425,7 @@ def _parse(group: Group, results: object, root: str) -> list[Evaluated]:
     evaluated = []
     for spec, result in zip(group.images, results, strict=True):
         if "error" in result:
-            raise _error(f"{_relative(group.target, root)}: {result['error']}"
+            raise _error(f"{paths.named(group.target, root)}: {result['error']}"
                          f"{_suggestion(result)} (image {spec.name}, {spec.source})", spec.name)
         evaluated.append(_tag(spec, result))
     return evaluated
@@ -451,7 +444,7 @@ def _suggestion(result: dict[str, object]) -> str:
 
 
 def _discovered(group: Group, item: dict[str, object], root: str) -> Evaluated:
-    where = _relative(group.target, root)
+    where = paths.named(group.target, root)
     if "error" in item:
         raise EvalError(f"{where}: discovery: {item['error']}")
     listed = item["attr"]
@@ -499,10 +492,10 @@ def _one_per_repository(found: list[Evaluated], group: Group, config: Config,
     """Discovered images, each repository once: `packages.default` is often `packages.image`."""
     if not found:
         if group.is_flake:
-            where = _relative(os.path.join(group.target, "flake.nix"), config.root)
+            where = paths.named(os.path.join(group.target, "flake.nix"), config.root)
             looked = f"packages.{config.system} of {where}"
         else:
-            where = _relative(group.target, config.root)
+            where = paths.named(group.target, config.root)
             looked = f"the value of {where}"
         pulled = [item.spec.source for item in discovered if item.pulled]
         left_out = (f" (and left out {', '.join(pulled)}: pulled images, not built here)"
@@ -638,7 +631,7 @@ def _entries(batch: Sequence[Job]) -> list[_Entry]:
 
 def _files(jobs: Sequence[Job], root: str) -> str:
     """`a.nix`, `a.nix, b.nix`, `a.nix, b.nix and 6 more`: the files of a Nix process."""
-    files = [_relative(job.group.target, root) for job in jobs]
+    files = [paths.named(job.group.target, root) for job in jobs]
     more = f" and {len(files) - 2} more" if len(files) > 2 else ""
     return ", ".join(files[:2]) + more
 

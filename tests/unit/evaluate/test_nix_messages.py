@@ -42,6 +42,23 @@ def discovery_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str
     return str(caught.value)
 
 
+def test_a_remote_flake_is_named_as_written_from_a_subfolder_of_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = failing_nix(tmp_path / "bin", "error: cannot fetch the input\n")
+    (tmp_path / "bin/nix").write_text('#!/bin/sh\n[ "$1" = --version ] && echo "nix (Nix) 2.26.3" '
+                                      f'&& exit 0\nexec "{tmp_path}/bin/nix-instantiate"\n')
+    (tmp_path / "bin/nix").chmod(0o755)
+    monkeypatch.setenv("PATH", path)
+    (tmp_path / "deploy").mkdir()
+    monkeypatch.chdir(tmp_path / "deploy")
+    flake = "github:acme/deploy"
+    group = nix_eval.Group(nix_eval.GroupKey("flake", flake, "x86_64-linux"), (), discover=True)
+    with pytest.raises(EvalError) as caught:
+        nix_eval.run([nix_eval.Job(group, flake)], str(tmp_path), 60)
+    assert str(caught.value) == f"{flake}: cannot fetch the input (while discovering images)"
+
+
 def test_a_user_outside_nix_users_is_told_how_to_join(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
