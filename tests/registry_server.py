@@ -8,12 +8,13 @@ started here is stopped by `stop()` (the fixtures call it in a finally).
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import http.server
 import io
 import json
-import socket
+import os
 import subprocess
 import tarfile
 import threading
@@ -22,17 +23,29 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 START_TRIES = 400  # x 0.05 s: how long a slow machine may take to open the port
 SKOPEO_TIMEOUT = 120
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def listening_port(pid: int) -> int | None:
+    """The TCP port process `pid` listens on (Linux /proc), None while it listens on none.
+
+    The registry binds port 0 and is asked afterwards: a port picked free beforehand could be
+    taken in between by a test running beside this one (-n), whose registry would answer."""
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                sockets.add(target[len("socket:["):-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in sockets:  # 0A: LISTEN; 9: the inode
+                return int(fields[1].rsplit(":", 1)[1], 16)
+    return None
 
 
 class Registry:
@@ -44,7 +57,7 @@ class Registry:
         self.root, self.token = root, token
         root.mkdir(parents=True, exist_ok=True)
         self.user, self.password = user, password
-        self.port = free_port()
+        self.host_ip, self.port = host_ip, 0  # the port: the one it binds, once started
         self.host = f"{host_ip}:{self.port}"
         self.log_level = log_level
         self.log = root / "registry.log"
@@ -76,6 +89,12 @@ class Registry:
         for _ in range(START_TRIES):
             if self.process.poll() is not None:
                 raise RuntimeError(f"docker-registry exited: {self.log.read_text()}")
+            if not self.port:
+                self.port = listening_port(self.process.pid) or 0
+                self.host = f"{self.host_ip}:{self.port}"
+                if not self.port:
+                    time.sleep(0.05)
+                    continue
             try:
                 urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2).close()
                 return self
@@ -107,7 +126,7 @@ class Registry:
         return digest_file.read_text().strip()
 
 
-@contextmanager
+@contextlib.contextmanager
 def running(root: Path, path: str, tag: str, user: str | None = None,
             password: str | None = None, host_ip: str = "127.0.0.1",
             ) -> Iterator[tuple[Registry, str]]:
