@@ -14,26 +14,25 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nix_tag_check import state
 from nix_tag_check.config.load import Config
 from nix_tag_check.errors import EvalError
-from nix_tag_check.evaluate import checkout
 from nix_tag_check.evaluate import environment as nix_env
-from nix_tag_check.evaluate import nix as nix_eval
+from nix_tag_check.evaluate import groups as grouping
 from nix_tag_check.evaluate import reach as inputs
 from nix_tag_check.evaluate import settings as nix_settings
 from nix_tag_check.evaluate import store as cache
-from nix_tag_check.evaluate.nix import Evaluated, Group
-from nix_tag_check.evaluate.tracked_tree import (
-    Tree,
-    View,
-    placed,
-    private_tree,
-    temporary_trees,
-)
+from nix_tag_check.evaluate.groups import Evaluated, Group
+from nix_tag_check.evaluate.tracked_tree import View
 from nix_tag_check.git import GitTree, git, git_tree
 from nix_tag_check.paths import below
+
+if TYPE_CHECKING:  # running Nix: imported by a run that evaluates, never by a cached one
+    from nix_tag_check.evaluate import checkout
+    from nix_tag_check.evaluate import nix as nix_eval
+    from nix_tag_check.evaluate.tracked_tree import Tree
 
 Info = Callable[[str], None]
 
@@ -79,6 +78,8 @@ def _check_pwd(plan: Plan, config: Config) -> None:
         return
     images = [i.name for i in plan.group.images if not i.checkout_dependent]
     if images or plan.group.discover:
+        from nix_tag_check.evaluate import checkout
+
         raise checkout.reads_pwd_error(_shown(plan, config), images)
 
 
@@ -154,7 +155,7 @@ def _plans(config: Config, tree: GitTree | None, use_cache: bool,
     settings = nix_settings.key() if use_cache and tree is not None else None
     cacheable = tree is not None and not os.path.exists(os.path.join(tree.root, ".gitmodules"))
     plans = []
-    for group in nix_eval.groups(config):
+    for group in grouping.groups(config):
         view, rel = _view(config, tree, group)
         plan = Plan(group, view, rel)
         _check_tracked(plan, config)
@@ -183,6 +184,8 @@ def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None, whole: bool,
     if not needed or tree is None:
         yield None
         return
+    from nix_tag_check.evaluate.tracked_tree import private_tree, temporary_trees
+
     view = needed[0].view
     assert view is not None
     trees = state.folder(tree.git_dir, "trees") or temporary_trees(tree.git_dir)
@@ -197,6 +200,8 @@ def _holds(view: View, plans: Sequence[Plan]) -> frozenset[str] | None:
         if plan.reach is None:
             return None
         reached |= plan.reach.files | plan.reach.trees
+    from nix_tag_check.evaluate.tracked_tree import placed
+
     return placed(view, reached)
 
 
@@ -207,6 +212,8 @@ def _evaluate(plans: Sequence[Plan], tree: GitTree | None, config: Config, timeo
     another clone would see it (checkout.py); once more over every tracked file, within what
     --timeout left, when Nix names a tracked path that tree left out (a reach that missed a
     file must not fail a run that a clean clone passes). Also: which files were asked again."""
+    from nix_tag_check.evaluate import checkout
+
     deadline = time.monotonic() + timeout
     observed = frozenset(t for p in plans if p.reach is not None for t in p.reach.trees)
     parent = state.folder(tree.git_dir, "elsewhere") if tree is not None else None
@@ -235,10 +242,14 @@ def _subject(plan: Plan, job: nix_eval.Job, tree: GitTree | None) -> checkout.Su
     if plan.group.is_flake or plan.view is None or tree is None:
         return None
     root = job.moved[0] if job.moved is not None else tree.root  # the copy, or the work tree
+    from nix_tag_check.evaluate import checkout
+
     return checkout.Subject(job, root, plan.rel, plan.view, tree.root)
 
 
 def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
+    from nix_tag_check.evaluate import nix as nix_eval
+
     if copy is None or tree is None or plan.group.is_flake or plan.view is None \
             or plan.view.tracked is None:
         scope = tree.root if tree is not None and not plan.group.is_flake else None
@@ -269,7 +280,7 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
         store.read(p.key) if store is not None and p.key else None for p in plans]
     missed = [i for i, r in enumerate(results) if r is None]
     fresh, copy, asked = _evaluate([plans[i] for i in missed], tree, config, timeout, hashes,
-                                   info, progress)
+                                   info, progress) if missed else ([], None, [])
     elsewhere = "; the same tag in a clone elsewhere (another path, folder name, .git)"
     for i, outcome, again in zip(missed, fresh, asked, strict=True):
         results[i] = outcome.evaluated
@@ -285,7 +296,7 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     for i, plan in enumerate(plans):
         if i not in missed:
             info(f"evaluation: {_shown(plan, config)}: cached (no input changed)")
-    return nix_eval.ordered(config, [p.group for p in plans], [r or [] for r in results], info)
+    return grouping.ordered(config, [p.group for p in plans], [r or [] for r in results], info)
 
 
 def _check_fetches(plan: Plan, outcome: nix_eval.Outcome, batch: Sequence[Plan],

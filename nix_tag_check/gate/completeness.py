@@ -14,7 +14,7 @@ from nix_tag_check import paths
 from nix_tag_check.config.load import CONFIG_NAME, Config, ImageSpec
 from nix_tag_check.config.reference import TAG_RE, Repository
 from nix_tag_check.errors import did_you_mean
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.manifests import hashed
 from nix_tag_check.manifests.select import MANIFEST_SUFFIXES, Selection
 
