@@ -28,7 +28,8 @@ from nix_tag_check.config.reference import (
     parse_repository,
 )
 from nix_tag_check.scan import edits, spans
-from nix_tag_check.scan.rules.context import Context, Expected, Finding, Unread
+from nix_tag_check.scan.finding import Expected, Finding, Unread
+from nix_tag_check.scan.rules.context import Context
 from nix_tag_check.yamltree import tree as yt
 
 KIND = "text"
