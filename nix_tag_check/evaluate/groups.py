@@ -1,5 +1,6 @@
 """What evaluation is asked and what it answers, without running Nix: the images grouped into
-one Nix process each (Group), and each image's expected tag (Evaluated).
+one Nix process each (Group), how and under which cache key each group is evaluated
+(Plan), and each image's expected tag (Evaluated).
 
 A run whose tags are all cached needs these and nothing of nix.py, which runs Nix and reads
 what it says: so a cached run never imports it.
@@ -10,12 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nix_tag_check.config.load import Config, ImageSpec
 from nix_tag_check.config.reference import is_nix_hash, parse_repository
 from nix_tag_check.errors import EvalError
 from nix_tag_check.paths import below
+
+if TYPE_CHECKING:
+    from nix_tag_check.evaluate.reach import Reach
+    from nix_tag_check.evaluate.tracked_tree import View
 
 
 @dataclass(frozen=True)
@@ -203,3 +208,16 @@ def _discovery_group(config: Config) -> Group:
         f"{config.root}: no .nix-tag-check.yaml, no --image, and no flake.nix or default.nix "
         "to discover images from"
     )
+
+
+@dataclass
+class Plan:
+    """How one group is evaluated, and under which cache key (None: not cached)."""
+
+    group: Group
+    view: View | None  # None: evaluated where it lies
+    rel: str  # the file (or flake folder) relative to the view's root
+    key: str | None = None
+    why: str = ""
+    env: dict[str, str] | None = None  # Nix's environment (nix_env), the same cached or not
+    reach: Reach | None = None  # what its private tree holds (None: every tracked file)
