@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import importlib.util
 import os
 import platform
@@ -544,8 +545,9 @@ def scan_rows(root: Path, work: int, repeat: int, m: int, big: int) -> list[str]
            "`pre-commit run --all-files` of this hook, installed by pre-commit from this "
            "checkout's HEAD as a user's `repo:` entry installs it, against the same client "
            "running a hook whose entry is `true` (`language: system`, `always_run`), and against "
-           "the floor: a `language: system` hook that only imports what any run imports from "
-           "outside the tool. For reference, the cached run against `python -c pass` of the "
+           "the floor: a `language: python` hook, in an environment pre-commit makes as it "
+           "makes this tool's, that only imports what any run imports from outside the tool. "
+           "For reference, the cached run against `python -c pass` of the "
            "same interpreter. Peak memory is the kernel's "
            f"maximum resident size of a first run over {big} manifests.", "",
            "| row | base s | value | ratio | verdict |", "|---|---|---|---|---|"]
@@ -899,6 +901,17 @@ HOOK = """repos:
         always_run: true
         pass_filenames: false
 """  # the entry quoted: a bare `true` is YAML's boolean, a config error pre-commit stops at
+FLOOR_HOOK = """repos:
+  - repo: local
+    hooks:
+      - id: floor
+        name: floor
+        entry: python -c '{code}'
+        language: python
+        additional_dependencies: ["ruamel.yaml=={version}"]
+        always_run: true
+        pass_filenames: false
+"""  # in an environment pre-commit makes, as it makes this tool's
 INSTALLED_HOOK = """repos:
   - repo: {repo}
     rev: {rev}
@@ -920,7 +933,8 @@ def hook_configs(repo: Path) -> dict[str, Path] | str:
     if head.returncode != 0:
         return "this checkout is not a Git repository"
     texts = {"noop": HOOK.format(id="noop", entry="true"),
-             "floor": HOOK.format(id="floor", entry=f'{sys.executable} -c "{FLOOR}"'),
+             "floor": FLOOR_HOOK.format(code=FLOOR, version=importlib.metadata.version(
+                 "ruamel.yaml")),
              "nix-tag-check": INSTALLED_HOOK.format(repo=tool, rev=head.stdout.strip())}
     configs = {}
     for name, text in texts.items():
