@@ -3,6 +3,7 @@
     python3 benchmarks/bench.py            # the full run (a few minutes)
     python3 benchmarks/bench.py --quick    # a smoke run
     python3 benchmarks/bench.py --only shared-import   # section 11 alone
+    python3 benchmarks/bench.py --only hook            # section 6's start-up rows alone
 
 Every figure is the median of several wall-clock runs of the real command line in a
 synthetic Git repository; only ratios taken within this one run are compared to goals.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import importlib.util
 import os
 import platform
@@ -540,9 +542,13 @@ def scan_rows(root: Path, work: int, repeat: int, m: int, big: int) -> list[str]
            "is edited. `--fix` and the check it is compared with are both first runs on the "
            "same stale files (restored with `git checkout` between runs). The start-up row is "
            "a run with nothing to do (10 manifests, both caches filled) as the user meets it: "
-           "`pre-commit run --all-files` of this hook against the same client running a hook "
-           "whose entry is `true` (both `language: system`, `always_run`), and, for reference, "
-           "against `python -c pass` of the same interpreter. Peak memory is the kernel's "
+           "`pre-commit run --all-files` of this hook, installed by pre-commit from this "
+           "checkout's HEAD as a user's `repo:` entry installs it, against the same client "
+           "running a hook whose entry is `true` (`language: system`, `always_run`), and against "
+           "the floor: a `language: python` hook, in an environment pre-commit makes as it "
+           "makes this tool's, that only imports what any run imports from outside the tool. "
+           "For reference, the cached run against `python -c pass` of the "
+           "same interpreter. Peak memory is the kernel's "
            f"maximum resident size of a first run over {big} manifests.", "",
            "| row | base s | value | ratio | verdict |", "|---|---|---|---|---|"]
     repo = root / f"repo-n8-m{m}-e1"
@@ -890,36 +896,84 @@ HOOK = """repos:
     hooks:
       - id: {id}
         name: {id}
-        entry: {entry}
+        entry: '{entry}'
         language: system
         always_run: true
         pass_filenames: false
+"""  # the entry quoted: a bare `true` is YAML's boolean, a config error pre-commit stops at
+FLOOR_HOOK = """repos:
+  - repo: local
+    hooks:
+      - id: floor
+        name: floor
+        entry: python -c '{code}'
+        language: python
+        additional_dependencies: ["ruamel.yaml=={version}"]
+        always_run: true
+        pass_filenames: false
+"""  # in an environment pre-commit makes, as it makes this tool's
+INSTALLED_HOOK = """repos:
+  - repo: {repo}
+    rev: {rev}
+    hooks:
+      - id: nix-tag-check
 """
+# What the stack asks of any run before the tool's own code: argparse for the command line,
+# ruamel.yaml for the config, subprocess for git, json and hashlib for the caches. A hook that
+# does only this is as fast as a Python hook reading a YAML config can be.
+FLOOR = "import argparse, hashlib, json, subprocess, ruamel.yaml"
+
+
+def hook_configs(repo: Path) -> dict[str, Path] | str:
+    """pre-commit configs of a no-op hook, the floor hook and this tool's own hook, installed
+    by pre-commit from this checkout's HEAD as a user's `repo:` entry installs it; or why
+    not."""
+    tool = Path(__file__).resolve().parent.parent
+    head = run(["git", "rev-parse", "HEAD"], tool)
+    if head.returncode != 0:
+        return "this checkout is not a Git repository"
+    texts = {"noop": HOOK.format(id="noop", entry="true"),
+             "floor": FLOOR_HOOK.format(code=FLOOR, version=importlib.metadata.version(
+                 "ruamel.yaml")),
+             "nix-tag-check": INSTALLED_HOOK.format(repo=tool, rev=head.stdout.strip())}
+    configs = {}
+    for name, text in texts.items():
+        configs[name] = repo.parent / f"{repo.name}-{name}.yaml"
+        configs[name].write_text(text)
+        done = run([*PRE_COMMIT, str(configs[name])], repo)  # the first run installs
+        if done.returncode != 0 or "Passed" not in done.stdout:
+            return f"the {name} hook did not pass: {(done.stdout + done.stderr).strip()[-200:]}"
+    return configs
+
+
+PRE_COMMIT = [sys.executable, "-m", "pre_commit", "run", "--all-files", "-c"]
 
 
 def hook_rows(repo: Path, repeat: int) -> list[str]:
-    """The hook with nothing to do, as a pre-commit user meets it, against a no-op hook."""
+    """The hook with nothing to do, as a pre-commit user meets it, against a no-op hook and
+    against the floor any Python hook that reads a YAML config stands on."""
     run([*TOOL, "--fix"], repo)
     run([*TOOL], repo)
     bare = median_seconds(lambda: run([sys.executable, "-c", "pass"], repo), 5 * repeat)
     noop = median_seconds(lambda: run([*TOOL], repo), 5 * repeat)
     out = [row("for reference: cached no-op run / `python -c pass`", bare, noop, "s", None)]
-    if importlib.util.find_spec("pre_commit") is None:
-        return [*out, "| this hook / a no-op hook under pre-commit | skipped: no pre-commit "
+    configs = (hook_configs(repo) if importlib.util.find_spec("pre_commit") is not None
+               else "no pre-commit")
+    if isinstance(configs, str):
+        return [*out, f"| this hook / a no-op hook under pre-commit | skipped: {configs} "
                 "| | | |"]
-    configs = {}
-    for name, entry in (("noop", "true"), ("nix-tag-check", " ".join(TOOL))):
-        configs[name] = repo.parent / f"{repo.name}-{name}.yaml"
-        configs[name].write_text(HOOK.format(id=name, entry=entry))
-    hook = [sys.executable, "-m", "pre_commit", "run", "--all-files", "-c"]
-    run([*hook, str(configs["nix-tag-check"])], repo)  # pre-commit's own first-run setup
-    true_hook, ours = [], []
-    for _ in range(5 * repeat):  # in turn, so a drift of the machine's speed hits both
-        true_hook.append(median_seconds(lambda: run([*hook, str(configs["noop"])], repo), 1))
-        ours.append(median_seconds(lambda: run([*hook, str(configs["nix-tag-check"])], repo), 1))
-    out.append(row("this hook / a no-op hook under pre-commit", statistics.median(true_hook),
-                   statistics.median(ours), "s", 1.3))
-    return out
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(5 * repeat):  # in turn, so a drift of the machine's speed hits all three
+        for name, config in configs.items():
+            times[name].append(median_seconds(lambda c=config: run([*PRE_COMMIT, str(c)], repo),
+                                              1))
+    noop_hook, floor, ours = (statistics.median(times[name])
+                              for name in ("noop", "floor", "nix-tag-check"))
+    return [*out,
+            row("floor: a hook that only imports argparse, hashlib, json, subprocess and "
+                "ruamel.yaml / a no-op hook", noop_hook, floor, "s", None),
+            row("this hook / the floor hook", floor, ours, "s", None),
+            row("this hook / a no-op hook under pre-commit", noop_hook, ours, "s", 1.3)]
 
 
 DIGEST = ("import time; from nix_tag_check import state; started = time.perf_counter(); "
@@ -1047,7 +1101,7 @@ def pinned_rows(root: Path, work: int, repeat: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
-    parser.add_argument("--only", choices=["shared-import", "pinned"],
+    parser.add_argument("--only", choices=["shared-import", "pinned", "hook"],
                         help="run one section only (with the tuning it needs)")
     args = parser.parse_args()
     if args.only:
@@ -1128,7 +1182,8 @@ def main() -> int:
 
 
 def only(section: str, quick: bool) -> int:
-    """One section alone: `--only shared-import` (section 11), `--only pinned` (section 12)."""
+    """One section alone: `--only shared-import` (section 11), `--only pinned` (section 12),
+    `--only hook` (section 6's start-up rows)."""
     root = Path(tempfile.mkdtemp(prefix="nix-tag-check-bench-"))
     out = ["# nix-tag-check benchmark", "",
            f"Produced by `python3 benchmarks/bench.py{' --quick' if quick else ''} --only "
@@ -1137,6 +1192,12 @@ def only(section: str, quick: bool) -> int:
         if section == "pinned":
             work = tune_work(root, 0.3 if quick else RAW_SECONDS)
             out += pinned_rows(root, work, 1 if quick else 3)
+        elif section == "hook":
+            out += ["", "## 6. Start-up: the hook with nothing to do", "",
+                    "N = 8 images, M = 10 manifests, both caches filled; see section 6 of the "
+                    "full run.", "", "| row | base s | value | ratio | verdict |",
+                    "|---|---|---|---|---|",
+                    *hook_rows(make_repo(root, 8, 10, 1000, 1), 1 if quick else 3)]
         else:
             out += shared_import_rows(root, 0.3 if quick else RAW_SECONDS, 1 if quick else 5,
                                       (8, 32), 1000 if quick else 5000)

@@ -18,7 +18,7 @@ from nix_tag_check.config import find
 from nix_tag_check.config import load as cfg
 from nix_tag_check.errors import ChangedOnDisk, ConfigError, EvalError, LocatedError, located
 from nix_tag_check.evaluate import expected as evaluation
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.gate import completeness
 from nix_tag_check.manifests import encoding as enc
 from nix_tag_check.manifests import select

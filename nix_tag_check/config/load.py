@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nix_tag_check.config.reference import (
-    REGISTRY_HOST_RE,
     ReferenceError,
     Repository,
     parse_repository,
+    registry_host_re,
 )
 from nix_tag_check.errors import ConfigError, YamlSyntaxError, did_you_mean
 from nix_tag_check.yamltree import tree as yt
@@ -265,7 +265,7 @@ def _insecure(path: str, node: yt.Node) -> tuple[str, ...]:
         raise _error(path, node, "insecure-registries must be a list of hosts")
     hosts = _strings(path, node, "insecure-registries")
     for host in hosts:
-        if not REGISTRY_HOST_RE.fullmatch(host):
+        if not registry_host_re().fullmatch(host):
             raise _error(path, node, f"insecure-registries: {host!r} is not a "
                               "registry host (host or host:port, no scheme or path)")
     return hosts

@@ -7,6 +7,7 @@ reference to keep in step.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -16,25 +17,41 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])
 _PATH = rf"{_COMPONENT}(?:/{_COMPONENT})*"
 TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE_RE = re.compile(
-    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH}))"
-    rf"(?::(?P<tag>{TAG_RE.pattern}))?"
-    rf"(?:@(?P<digest>{_DIGEST}))?",
-    re.ASCII,
-)
-REGISTRY_HOST_RE = re.compile(_DOMAIN, re.ASCII)
-# A name inside free text (a flag, a URL, a line of a script): not the tail of a longer name
-# (a scheme's `//` may come before it) nor its head (`api` in `api-gw`, `api/v2`); a tag
-# that ends in a letter or digit (`repo:v1.` ends a sentence) and is not a port
-# (`host:5000/path`); no name or tag character right after the whole reference.
-IN_TEXT_RE = re.compile(
-    rf"(?:(?<=//)|(?<![\w.@/-]))"
-    rf"(?P<name>(?:{_DOMAIN}/)?{_PATH})(?![A-Za-z0-9_]|[._-]+[A-Za-z0-9]|/[A-Za-z0-9])"
-    rf"(?:(?::(?P<tag>[\w](?:[\w.-]{{0,126}}[\w])?)(?![\w.-]*[\w/]))?"
-    rf"(?:@(?P<digest>{_DIGEST})(?![\w]))?)"
-    rf"(?![@\w])",
-    re.ASCII,
-)
+
+
+# The patterns a run uses only when it reads a manifest's text are compiled on first use:
+# a run whose every file is cached compiles none of them (each costs about 1 ms).
+@functools.cache
+def _reference_re() -> re.Pattern[str]:
+    return re.compile(
+        rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH}))"
+        rf"(?::(?P<tag>{TAG_RE.pattern}))?"
+        rf"(?:@(?P<digest>{_DIGEST}))?",
+        re.ASCII,
+    )
+
+
+@functools.cache
+def registry_host_re() -> re.Pattern[str]:
+    return re.compile(_DOMAIN, re.ASCII)
+
+
+@functools.cache
+def in_text_re() -> re.Pattern[str]:
+    """A name inside free text (a flag, a URL, a line of a script): not the tail of a longer
+    name (a scheme's `//` may come before it) nor its head (`api` in `api-gw`, `api/v2`); a
+    tag that ends in a letter or digit (`repo:v1.` ends a sentence) and is not a port
+    (`host:5000/path`); no name or tag character right after the whole reference."""
+    return re.compile(
+        rf"(?:(?<=//)|(?<![\w.@/-]))"
+        rf"(?P<name>(?:{_DOMAIN}/)?{_PATH})(?![A-Za-z0-9_]|[._-]+[A-Za-z0-9]|/[A-Za-z0-9])"
+        rf"(?:(?::(?P<tag>[\w](?:[\w.-]{{0,126}}[\w])?)(?![\w.-]*[\w/]))?"
+        rf"(?:@(?P<digest>{_DIGEST})(?![\w]))?)"
+        rf"(?![@\w])",
+        re.ASCII,
+    )
+
+
 _NAME_RE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH})", re.ASCII)
 NIX_HASH_RE = re.compile(r"[0-9a-df-np-sv-z]{32}")
 
@@ -104,7 +121,7 @@ def parse_repository(text: str) -> Repository:
 
 def parse_reference(text: str) -> Reference:
     """Parse `[domain/]path[:tag][@digest]`."""
-    match = _REFERENCE_RE.fullmatch(text)
+    match = _reference_re().fullmatch(text)
     if match is None:
         raise ReferenceError(_why_invalid(text))
     return Reference(
@@ -119,7 +136,7 @@ def parse_reference(text: str) -> Reference:
 def _why_invalid(text: str) -> str:
     if not text:
         return "empty image reference"
-    if text != text.lower() and _REFERENCE_RE.fullmatch(text.lower()):
+    if text != text.lower() and _reference_re().fullmatch(text.lower()):
         return f"invalid image reference {text!r}: repository name must be lowercase"
     return f"invalid image reference {text!r}"
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass, replace
 
 from nix_tag_check.errors import EvalError
 from nix_tag_check.evaluate import nix as nix_eval
-from nix_tag_check.evaluate.nix import Evaluated, FailedElsewhere, Job, Outcome
+from nix_tag_check.evaluate.groups import Evaluated, Group
+from nix_tag_check.evaluate.nix import FailedElsewhere, Job, Outcome
 from nix_tag_check.evaluate.reach import Hashes
 from nix_tag_check.evaluate.tracked_tree import Copier, View
 
@@ -104,7 +105,7 @@ def _message(shown: str, images: Sequence[str], cause: str) -> str:
             "in .nix-tag-check.yaml to accept it")
 
 
-def _probed(job: Job) -> nix_eval.Group | None:
+def _probed(job: Job) -> Group | None:
     """What to evaluate elsewhere: the images that did not opt out (None: none is left)."""
     group = job.group
     if group.discover:

@@ -1,54 +1,35 @@
 """Expected tags: which tree each Nix file is evaluated in, and which files need Nix at all.
 
-A classic file is evaluated over the Git-tracked files (sources.py), a flake as
+A classic file is evaluated over the Git-tracked files (tracked_tree.py), a flake as
 `git+file:` (Nix itself keeps to tracked files). Each file or flake is one group with
-its own cache entry (cache.py), keyed on what it can reach (inputs.py): a commit that
-touches no input of a group starts no Nix process for it.
+its own cache entry (store.py), keyed on what it can reach (reach.py): a commit that
+touches no input of a group starts no Nix process for it, and only the groups that
+missed the cache are evaluated (fresh.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from nix_tag_check import state
 from nix_tag_check.config.load import Config
 from nix_tag_check.errors import EvalError
-from nix_tag_check.evaluate import checkout
 from nix_tag_check.evaluate import environment as nix_env
-from nix_tag_check.evaluate import nix as nix_eval
+from nix_tag_check.evaluate import groups as grouping
 from nix_tag_check.evaluate import reach as inputs
 from nix_tag_check.evaluate import settings as nix_settings
 from nix_tag_check.evaluate import store as cache
-from nix_tag_check.evaluate.nix import Evaluated, Group
-from nix_tag_check.evaluate.tracked_tree import (
-    Tree,
-    View,
-    placed,
-    private_tree,
-    temporary_trees,
-)
+from nix_tag_check.evaluate.groups import Evaluated, Group, Plan
+from nix_tag_check.evaluate.tracked_tree import View
 from nix_tag_check.git import GitTree, git, git_tree
 from nix_tag_check.paths import below
 
+if TYPE_CHECKING:  # running Nix: imported by a run that evaluates, never by a cached one
+    from nix_tag_check.evaluate import nix as nix_eval
+
 Info = Callable[[str], None]
-
-
-@dataclass
-class Plan:
-    """How one group is evaluated, and under which cache key (None: not cached)."""
-
-    group: Group
-    view: View | None  # None: evaluated where it lies
-    rel: str  # the file (or flake folder) relative to the view's root
-    key: str | None = None
-    why: str = ""
-    env: dict[str, str] | None = None  # Nix's environment (nix_env), the same cached or not
-    reach: inputs.Reach | None = None  # what its private tree holds (None: every tracked file)
 
 
 def _view(config: Config, tree: GitTree | None, group: Group) -> tuple[View | None, str]:
@@ -79,6 +60,8 @@ def _check_pwd(plan: Plan, config: Config) -> None:
         return
     images = [i.name for i in plan.group.images if not i.checkout_dependent]
     if images or plan.group.discover:
+        from nix_tag_check.evaluate import checkout
+
         raise checkout.reads_pwd_error(_shown(plan, config), images)
 
 
@@ -154,7 +137,7 @@ def _plans(config: Config, tree: GitTree | None, use_cache: bool,
     settings = nix_settings.key() if use_cache and tree is not None else None
     cacheable = tree is not None and not os.path.exists(os.path.join(tree.root, ".gitmodules"))
     plans = []
-    for group in nix_eval.groups(config):
+    for group in grouping.groups(config):
         view, rel = _view(config, tree, group)
         plan = Plan(group, view, rel)
         _check_tracked(plan, config)
@@ -171,79 +154,6 @@ def _plans(config: Config, tree: GitTree | None, use_cache: bool,
                 plan.why = f"not cached: {exc}"
         plans.append(plan)
     return plans
-
-
-@contextlib.contextmanager
-def _copy_if_needed(plans: Sequence[Plan], tree: GitTree | None, whole: bool,
-                    info: Info) -> Iterator[Tree | None]:
-    """The private tree of what the plans reach (of every tracked file: `whole`, or a reach
-    unknown)."""
-    needed = [p for p in plans if p.view is not None and p.view.tracked is not None
-              and not p.group.is_flake]
-    if not needed or tree is None:
-        yield None
-        return
-    view = needed[0].view
-    assert view is not None
-    trees = state.folder(tree.git_dir, "trees") or temporary_trees(tree.git_dir)
-    holds = None if whole else _holds(view, needed)
-    with private_tree(view, holds, trees, waiting=info) as copy:
-        yield copy
-
-
-def _holds(view: View, plans: Sequence[Plan]) -> frozenset[str] | None:
-    reached: set[str] = set()
-    for plan in plans:
-        if plan.reach is None:
-            return None
-        reached |= plan.reach.files | plan.reach.trees
-    return placed(view, reached)
-
-
-def _evaluate(plans: Sequence[Plan], tree: GitTree | None, config: Config, timeout: float,
-              hashes: inputs.Hashes, info: Info, progress: nix_eval.Progress | None,
-              ) -> tuple[list[nix_eval.Outcome], str | None, list[bool]]:
-    """Nix in the private tree of what the plans reach, each classic file asked again as
-    another clone would see it (checkout.py); once more over every tracked file, within what
-    --timeout left, when Nix names a tracked path that tree left out (a reach that missed a
-    file must not fail a run that a clean clone passes). Also: which files were asked again."""
-    deadline = time.monotonic() + timeout
-    observed = frozenset(t for p in plans if p.reach is not None for t in p.reach.trees)
-    parent = state.folder(tree.git_dir, "elsewhere") if tree is not None else None
-    whole = False
-    while True:
-        with _copy_if_needed(plans, tree, whole, info) as copy, \
-                checkout.probe(parent, hashes, observed, info) as probe:
-            root = copy.root if copy is not None else None
-            jobs = [_job(plan, tree, root) for plan in plans]
-            subjects = [_subject(plan, job, tree) for plan, job in zip(plans, jobs, strict=True)]
-            until = deadline if whole else time.monotonic() + timeout
-            try:
-                outcomes = probe.run(subjects, jobs, config.root, timeout, until, progress)
-                return outcomes, root, probe.asked
-            except EvalError as exc:
-                missing = copy.left_out(str(exc)) if copy is not None else None
-                if missing is None or time.monotonic() >= deadline:
-                    raise
-        info(f"evaluation: Nix read {missing}, which the private tree left out (no path "
-             "literal names it): evaluating again over every tracked file")
-        whole = True
-
-
-def _subject(plan: Plan, job: nix_eval.Job, tree: GitTree | None) -> checkout.Subject | None:
-    """A classic file in a Git tree: its tag is asked again as another clone would get it."""
-    if plan.group.is_flake or plan.view is None or tree is None:
-        return None
-    root = job.moved[0] if job.moved is not None else tree.root  # the copy, or the work tree
-    return checkout.Subject(job, root, plan.rel, plan.view, tree.root)
-
-
-def _job(plan: Plan, tree: GitTree | None, copy: str | None) -> nix_eval.Job:
-    if copy is None or tree is None or plan.group.is_flake or plan.view is None \
-            or plan.view.tracked is None:
-        scope = tree.root if tree is not None and not plan.group.is_flake else None
-        return nix_eval.Job(plan.group, plan.group.target, env=plan.env, scope=scope)
-    return nix_eval.Job(plan.group, os.path.join(copy, plan.rel), (copy, tree.root), plan.env)
 
 
 def _describe(plan: Plan, copy: str | None) -> str:
@@ -268,10 +178,16 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     results: list[list[Evaluated] | None] = [
         store.read(p.key) if store is not None and p.key else None for p in plans]
     missed = [i for i, r in enumerate(results) if r is None]
-    fresh, copy, asked = _evaluate([plans[i] for i in missed], tree, config, timeout, hashes,
-                                   info, progress)
+    outcomes: list[nix_eval.Outcome] = []
+    copy: str | None = None
+    asked: list[bool] = []
+    if missed:  # Nix runs: a run whose every tag is cached never imports what runs it
+        from nix_tag_check.evaluate import fresh
+
+        outcomes, copy, asked = fresh.evaluate([plans[i] for i in missed], tree, config,
+                                               timeout, hashes, info, progress)
     elsewhere = "; the same tag in a clone elsewhere (another path, folder name, .git)"
-    for i, outcome, again in zip(missed, fresh, asked, strict=True):
+    for i, outcome, again in zip(missed, outcomes, asked, strict=True):
         results[i] = outcome.evaluated
         _check_fetches(plans[i], outcome, [plans[n] for n in missed], copy)
         images = sum(not item.pulled for item in outcome.evaluated)
@@ -285,7 +201,7 @@ def expected(config: Config, tree: GitTree | None, timeout: float, use_cache: bo
     for i, plan in enumerate(plans):
         if i not in missed:
             info(f"evaluation: {_shown(plan, config)}: cached (no input changed)")
-    return nix_eval.ordered(config, [p.group for p in plans], [r or [] for r in results], info)
+    return grouping.ordered(config, [p.group for p in plans], [r or [] for r in results], info)
 
 
 def _check_fetches(plan: Plan, outcome: nix_eval.Outcome, batch: Sequence[Plan],

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from nix_tag_check import atomic, state
 from nix_tag_check.evaluate import lexer as nix_source
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.evaluate.reach import Hashes
 
 FORMAT = 3  # 3: each result has its drv_path

@@ -21,7 +21,6 @@ import re
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -294,6 +293,8 @@ def _sweep(trees: str) -> None:
 def temporary_trees(git_dir: str) -> str:
     """Where trees go when `.git/nix-tag-check` is a link (never written through): a folder
     of this user's own in the temporary folder, one per repository, the same on every run."""
+    import tempfile  # only for this rare case: tempfile's own imports cost a cached run 2 ms
+
     base = os.path.join(tempfile.gettempdir(), f"nix-tag-check-{os.getuid()}")
     try:
         with contextlib.suppress(FileExistsError):

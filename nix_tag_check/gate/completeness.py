@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nix_tag_check import paths
 from nix_tag_check.config.load import CONFIG_NAME, Config, ImageSpec
 from nix_tag_check.config.reference import TAG_RE, Repository
 from nix_tag_check.errors import did_you_mean
-from nix_tag_check.evaluate.nix import Evaluated
-from nix_tag_check.manifests import hashed
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.manifests.select import MANIFEST_SUFFIXES, Selection
+
+if TYPE_CHECKING:  # read again only to explain a missing image: a passing run never imports it
+    from nix_tag_check.manifests import hashed
 
 _MAX_SHOWN = 5
 
@@ -119,6 +122,8 @@ def unreferenced(
 def _closest(name: str, config: Config, files: Sequence[str]) -> str:
     """For a misspelt name: the closest repository the checked files reference that no
     configured image is, as `did you mean '...'?`."""
+    from nix_tag_check.manifests import hashed
+
     configured = {spec.name for spec in config.images}
     written = hashed.repositories(files, config.max_file_size) - configured
     return did_you_mean(name, written)
@@ -127,6 +132,8 @@ def _closest(name: str, config: Config, files: Sequence[str]) -> str:
 def _hashed_elsewhere(evaluated: Sequence[Evaluated], files: Sequence[str],
                       max_size: int) -> list[list[hashed.Hashed]]:
     """Per repository that is not an evaluated image's, its places with a Nix-hash tag."""
+    from nix_tag_check.manifests import hashed
+
     ours = {item.spec.repository for item in evaluated}
     by_repository: dict[Repository, list[hashed.Hashed]] = {}
     for place in hashed.references(files, max_size):

@@ -12,9 +12,9 @@ from nix_tag_check.paths import relative
 from nix_tag_check.report.mode import Mode
 
 if TYPE_CHECKING:  # types only: a report imports no scanning code
-    from nix_tag_check.evaluate.nix import Evaluated
+    from nix_tag_check.evaluate.groups import Evaluated
     from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
-    from nix_tag_check.scan.rules.context import Finding, Unread
+    from nix_tag_check.scan.finding import Finding, Unread
 
 
 def describe(finding: Finding, fixed: bool) -> str:

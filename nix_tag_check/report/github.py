@@ -12,9 +12,9 @@ from nix_tag_check.report.base import Reporter, show_path
 from nix_tag_check.report.mode import Mode
 
 if TYPE_CHECKING:  # types only: a report imports no scanning code
-    from nix_tag_check.evaluate.nix import Evaluated
+    from nix_tag_check.evaluate.groups import Evaluated
     from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
-    from nix_tag_check.scan.rules.context import Finding
+    from nix_tag_check.scan.finding import Finding
 
 
 _END = "NIX_TAG_CHECK_EXPECTED_END"  # heredoc delimiter of a multi-line step output

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nix_tag_check.evaluate.nix import Evaluated
-    from nix_tag_check.scan.rules.context import Finding, Unread
+    from nix_tag_check.evaluate.groups import Evaluated
+    from nix_tag_check.scan.finding import Finding, Unread
 
 
 def _state(finding: Finding) -> str:

@@ -9,8 +9,8 @@ from nix_tag_check.report.base import Reporter, record
 from nix_tag_check.report.mode import Mode
 
 if TYPE_CHECKING:  # types only: a report imports no scanning code
-    from nix_tag_check.evaluate.nix import Evaluated
-    from nix_tag_check.scan.rules.context import Finding
+    from nix_tag_check.evaluate.groups import Evaluated
+    from nix_tag_check.scan.finding import Finding
 
 
 class JsonReporter(Reporter):

@@ -10,7 +10,7 @@ from nix_tag_check.report.mode import Mode
 
 if TYPE_CHECKING:  # types only: a report imports no scanning code
     from nix_tag_check.gate.registry.gate import Problem as RegistryProblem
-    from nix_tag_check.scan.rules.context import Finding
+    from nix_tag_check.scan.finding import Finding
 
 
 class TextReporter(Reporter):

@@ -11,17 +11,20 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nix_tag_check import state
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import FileProblem, LocatedError, YamlSyntaxError
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.manifests import prefilter
-from nix_tag_check.manifests import read as files
 from nix_tag_check.manifests.select import is_chart_template, resolve_target
 from nix_tag_check.scan import find as scan
 from nix_tag_check.scan import records as scan_cache
 from nix_tag_check.yamltree import tree as yt
+
+if TYPE_CHECKING:  # read only by a scan: a run whose every file is cached never imports it
+    from nix_tag_check.manifests import read as files
 
 TEMPLATE_HINT = ("; this looks like a template: exclude it in the config, or mark its values "
                  "with `# nix-tag-check: IMAGE`")
@@ -122,6 +125,8 @@ class Checker:
 
     def _analyse(self, path: str, known: tuple[str, os.stat_result] | None = None) -> Analysis:
         """A fresh scan of the file (`known`: its real path and stat, just taken)."""
+        from nix_tag_check.manifests import read as files
+
         try:
             manifest = files.read(path, self.boundary, self.needles, self.max_file_size, known)
         except FileProblem as exc:

@@ -9,13 +9,17 @@ text is read as text (template.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import ScanError
-from nix_tag_check.scan.rules.context import Expected, Finding, Scanned, Unread
+from nix_tag_check.scan.finding import Expected, Finding, Unread
 from nix_tag_check.yamltree import tree as yt
 
-__all__ = ["Expected", "Finding", "ScanError", "Scanned", "Unread", "needles", "read_template",
+if TYPE_CHECKING:  # what the rules return: a run whose files are all cached runs none
+    from nix_tag_check.scan.rules.context import Scanned
+
+__all__ = ["Expected", "Finding", "ScanError", "Unread", "needles", "read_template",
            "read_tree", "scan", "scan_tree"]
 
 

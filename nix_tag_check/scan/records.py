@@ -30,7 +30,7 @@ from typing import Any
 
 from nix_tag_check import atomic, state
 from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
-from nix_tag_check.scan.rules.context import Finding, Unread
+from nix_tag_check.scan.finding import Finding, Unread
 from nix_tag_check.yamltree import tree as yt
 
 FORMAT = 4

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from nix_tag_check.config.reference import ReferenceError, Repository, parse_repository
 from nix_tag_check.errors import ScanError
 from nix_tag_check.scan import edits
+from nix_tag_check.scan.finding import Expected, Finding, Unread
 from nix_tag_check.scan.rules import marker, occurrence, pragma
-from nix_tag_check.scan.rules.context import Expected, Finding, Scanned, Unread
+from nix_tag_check.scan.rules.context import Scanned
 from nix_tag_check.yamltree import tree as yt
 
 _TOKEN_RE = re.compile(

@@ -17,7 +17,7 @@ from nixtools import counting_nix, starts
 
 from nix_tag_check.config.load import ImageSpec
 from nix_tag_check.config.reference import parse_repository
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.main import main
 
 HELLO = "registry.example.com/team/hello"

@@ -10,7 +10,7 @@ from conftest import HELLO, expected_map
 
 from nix_tag_check import state
 from nix_tag_check.config.load import ImageSpec
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.main import main
 from nix_tag_check.scan import checker as check
 from nix_tag_check.scan import records as scan_cache

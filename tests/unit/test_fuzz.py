@@ -337,7 +337,7 @@ def test_alias_bomb_costs_what_its_text_costs(name: str) -> None:
 @pytest.mark.parametrize("unit", ["a-", "a.", "a:b", "a/", "a_", "a:1/", "Ab.", "a.a:1 "])
 def test_a_long_run_of_name_characters_costs_what_its_text_costs(unit: str) -> None:
     """A name is looked for in every string that holds one: never by trying each character
-    as the start of a long name (the search is linear: see reference.IN_TEXT_RE)."""
+    as the start of a long name (the search is linear: see reference.in_text_re)."""
     text = f"x: {unit * (400_000 // len(unit))} --image={API}:old\n"
     started = time.process_time()
     fixed = fix(text)

@@ -1040,7 +1040,7 @@ def test_scan_cache_on_and_off_give_the_same_results(m: Manifest) -> None:
     import tempfile
 
     from nix_tag_check.config.load import ImageSpec
-    from nix_tag_check.evaluate.nix import Evaluated
+    from nix_tag_check.evaluate.groups import Evaluated
     from nix_tag_check.scan.checker import Checker
 
     evaluated = [Evaluated(ImageSpec(e.name, e.repository, "auto", "x86_64-linux", (), e.source),

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingABC
 
 from nix_tag_check.config.reference import Repository
-from nix_tag_check.scan.rules.context import Context, Expected, Finding, Scanned, Unread
+from nix_tag_check.scan.finding import Expected, Finding, Unread
+from nix_tag_check.scan.rules.context import Context, Scanned
 from nix_tag_check.yamltree import tree as yt
 
 __all__ = ["Context", "Expected", "Finding", "Scanned", "Unread", "run"]

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 
 from nix_tag_check.config.reference import Reference, ReferenceError, parse_reference
 from nix_tag_check.scan import edits, spans
+from nix_tag_check.scan.finding import Finding
 from nix_tag_check.scan.rules import helm_values
-from nix_tag_check.scan.rules.context import Context, Finding
+from nix_tag_check.scan.rules.context import Context
 from nix_tag_check.yamltree import tree as yt
 
 PARAMETER = "parameter"

@@ -1,4 +1,5 @@
-"""What every rule sees while one manifest is walked, and what a rule reports."""
+"""What every rule sees while one manifest is walked (Context), and what the walk returns
+(Scanned); what a rule reports is scan/finding.py's."""
 
 from __future__ import annotations
 
@@ -11,69 +12,13 @@ from typing import TYPE_CHECKING
 
 from nix_tag_check.config.reference import Reference, ReferenceError, Repository, parse_repository
 from nix_tag_check.errors import ScanError
+from nix_tag_check.scan.finding import Expected, Finding, Unread
 from nix_tag_check.yamltree import tree as yt
 
-if TYPE_CHECKING:  # a finding restored from the scan cache needs no edit code
+if TYPE_CHECKING:
     from nix_tag_check.scan import edits
 
 MERGE_BUDGET = 100_000
-
-
-@dataclass(frozen=True)
-class Expected:
-    """What a configured image's references must say."""
-
-    name: str  # as configured
-    repository: Repository
-    tag: str
-    source: str  # where the tag came from, e.g. "default.nix#image"
-
-
-@dataclass
-class Finding:
-    """One place that references a configured image."""
-
-    line: int  # 1-based
-    column: int  # 1-based
-    image: str
-    found: str | None  # the tag as written; None when there is none
-    expected: str
-    source: str
-    kind: str  # image | kustomize | helm | parameter | marker | text
-    digest: str | None = None
-    digest_emptied: bool = False  # the digest's key stays, with an empty value
-    edits: list[edits.Edit] = field(default_factory=list)
-    unfixable: ScanError | None = None  # why --fix cannot rewrite this stale one in place
-    # From the scan cache: stale, but its edits were not kept (a fix parses the file again).
-    restored_stale: bool = False
-    ignored: bool = False  # its line ends in `# nix-tag-check: ignore`: left as it is
-
-    @property
-    def stale(self) -> bool:
-        if self.ignored:
-            return False
-        return bool(self.edits) or self.unfixable is not None or self.restored_stale
-
-    def ignore(self) -> None:
-        """Leave this reference alone: nothing to report as stale, nothing to write."""
-        self.ignored = True
-        self.edits.clear()
-        self.unfixable = None
-
-
-@dataclass
-class Unread:
-    """A configured image named where no rule reads a tag: `repo:${TAG}`, `repo` alone.
-
-    Said with -v, and warned about when its file holds no reference of that image that is
-    read: the user learns to mark the value (`# nix-tag-check: IMAGE`) or to ignore it.
-    """
-
-    line: int  # 1-based
-    column: int  # 1-based
-    image: str
-    written: str  # the name as written, and what follows it up to a blank or a quote
-    ignored: bool = False  # its line ends in `# nix-tag-check: ignore`
 
 
 @dataclass

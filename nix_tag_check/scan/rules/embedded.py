@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from nix_tag_check.errors import ScanError, YamlSyntaxError
 from nix_tag_check.scan import edits, spans
-from nix_tag_check.scan.rules.context import Context, Finding, Scanned
+from nix_tag_check.scan.finding import Finding
+from nix_tag_check.scan.rules.context import Context, Scanned
 from nix_tag_check.yamltree import tree as yt
 
 MAX_NESTING = 2  # a values string inside a values string is read; deeper ones are text

@@ -16,7 +16,8 @@ import re
 from nix_tag_check.config.reference import ReferenceError, parse_reference
 from nix_tag_check.errors import ScanError
 from nix_tag_check.scan import edits
-from nix_tag_check.scan.rules.context import Context, Expected, Finding
+from nix_tag_check.scan.finding import Expected, Finding
+from nix_tag_check.scan.rules.context import Context
 from nix_tag_check.yamltree import tree as yt
 
 REPOSITORY_KEYS = ("repository", "image", "name")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from nix_tag_check.config.reference import ReferenceError, parse_reference
-from nix_tag_check.scan.rules.context import Context, Finding
+from nix_tag_check.scan.finding import Finding
+from nix_tag_check.scan.rules.context import Context
 from nix_tag_check.yamltree import tree as yt
 
 

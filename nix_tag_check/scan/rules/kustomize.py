@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from nix_tag_check.errors import ScanError
 from nix_tag_check.scan import edits
-from nix_tag_check.scan.rules.context import Context, Expected, Finding
+from nix_tag_check.scan.finding import Expected, Finding
+from nix_tag_check.scan.rules.context import Context
 from nix_tag_check.yamltree import tree as yt
 
 FILES = {"kustomization.yaml", "kustomization.yml", "Kustomization"}

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from nix_tag_check.config.reference import TAG_RE, ReferenceError, parse_reference, parse_repository
 from nix_tag_check.errors import ScanError
 from nix_tag_check.scan import edits
+from nix_tag_check.scan.finding import Expected, Finding
 from nix_tag_check.scan.rules import helm_values, occurrence, pragma
-from nix_tag_check.scan.rules.context import Context, Expected, Finding
+from nix_tag_check.scan.rules.context import Context
 from nix_tag_check.yamltree import tree as yt
 
 MARKER_RE = re.compile(r"#[ \t]*nix-tag-check:[ \t]*(?P<name>[^\s#]+)")

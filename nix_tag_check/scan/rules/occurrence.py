@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from nix_tag_check.config.reference import (
-    IN_TEXT_RE,
     ReferenceError,
     Repository,
+    in_text_re,
     parse_repository,
 )
 from nix_tag_check.scan import edits, spans
-from nix_tag_check.scan.rules.context import Context, Expected, Finding, Unread
+from nix_tag_check.scan.finding import Expected, Finding, Unread
+from nix_tag_check.scan.rules.context import Context
 from nix_tag_check.yamltree import tree as yt
 
 KIND = "text"
@@ -107,7 +108,7 @@ def find(value: str, expected: Mapping[Repository, Expected], needles: re.Patter
     """The occurrences of configured images in `value`, in order (none without a needle)."""
     if needles.search(value) is None:
         return
-    for match in IN_TEXT_RE.finditer(value):
+    for match in in_text_re().finditer(value):
         repo = _repository(match["name"])
         exp = expected.get(repo) if repo is not None else None
         if exp is None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping as MappingABC
 
 from nix_tag_check.config.reference import Repository
 from nix_tag_check.errors import ScanError
+from nix_tag_check.scan.finding import Expected
 from nix_tag_check.scan.rules import (
     argocd,
     embedded,
@@ -16,7 +17,7 @@ from nix_tag_check.scan.rules import (
     occurrence,
     pragma,
 )
-from nix_tag_check.scan.rules.context import Context, Expected, Scanned
+from nix_tag_check.scan.rules.context import Context, Scanned
 from nix_tag_check.yamltree import tree as yt
 
 

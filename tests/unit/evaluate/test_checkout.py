@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from nix_tag_check.evaluate import checkout
-from nix_tag_check.evaluate.nix import Group, GroupKey, Job
+from nix_tag_check.evaluate.groups import Group, GroupKey
+from nix_tag_check.evaluate.nix import Job
 from nix_tag_check.evaluate.reach import Hashes
 from nix_tag_check.evaluate.tracked_tree import View
 

@@ -16,6 +16,7 @@ import pytest
 
 from nix_tag_check.errors import EvalError
 from nix_tag_check.evaluate import nix as nix_eval
+from nix_tag_check.evaluate.groups import Group, GroupKey
 
 DENIED = "error: getting status of /nix/var/nix/daemon-socket/socket: Permission denied\n"
 NO_DAEMON = ("error: could not set permissions on '/nix/var/nix/profiles/per-user' to 755: "
@@ -36,7 +37,7 @@ def failing_nix(folder: Path, stderr: str) -> str:
 def discovery_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str) -> str:
     monkeypatch.setenv("PATH", failing_nix(tmp_path / "bin", stderr))
     target = str(tmp_path / "default.nix")
-    group = nix_eval.Group(nix_eval.GroupKey("file", target, "x86_64-linux"), (), discover=True)
+    group = Group(GroupKey("file", target, "x86_64-linux"), (), discover=True)
     with pytest.raises(EvalError) as caught:
         nix_eval.run([nix_eval.Job(group, target)], str(tmp_path), 60)
     return str(caught.value)

@@ -12,7 +12,7 @@ from nix_tag_check import state
 from nix_tag_check.config.load import ImageSpec
 from nix_tag_check.config.reference import parse_repository
 from nix_tag_check.evaluate import store
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.evaluate.reach import Hashes
 
 HELLO = "registry.example.com/team/hello"

@@ -8,7 +8,7 @@ import pytest
 
 from nix_tag_check.config.load import Config, ImageSpec
 from nix_tag_check.config.reference import parse_repository
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.gate import completeness
 
 MANIFEST = ("containers:\n  - image: ghcr.io/acme/api:v1.2\n"

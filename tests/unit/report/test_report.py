@@ -11,7 +11,7 @@ from nix_tag_check import report
 from nix_tag_check.config.load import ImageSpec
 from nix_tag_check.config.reference import parse_repository
 from nix_tag_check.errors import ConfigError, EvalError, FileProblem, LocatedError, ScanError
-from nix_tag_check.evaluate.nix import Evaluated
+from nix_tag_check.evaluate.groups import Evaluated
 from nix_tag_check.report.github import GithubReporter
 from nix_tag_check.report.json import JsonReporter
 from nix_tag_check.report.mode import Mode

@@ -16,7 +16,7 @@ from nix_tag_check import state
 from nix_tag_check.errors import LocatedError, ScanError, YamlSyntaxError
 from nix_tag_check.scan import edits
 from nix_tag_check.scan import records as scan_cache
-from nix_tag_check.scan.rules.context import Finding, Unread
+from nix_tag_check.scan.finding import Finding, Unread
 
 text = st.text(max_size=20)
 number = st.integers(min_value=0, max_value=10**6)

@@ -141,7 +141,7 @@ def test_a_chart_template_is_a_file_under_templates_beside_chart_yaml(
 
 def test_a_cached_scan_is_not_reused_when_a_chart_yaml_comes(tmp_path: Path) -> None:
     from nix_tag_check.config.load import ImageSpec
-    from nix_tag_check.evaluate.nix import Evaluated
+    from nix_tag_check.evaluate.groups import Evaluated
     from nix_tag_check.scan.checker import Checker
 
     evaluated = [Evaluated(ImageSpec(e.name, e.repository, "auto", "x86_64-linux", (), e.source),
