@@ -54,7 +54,7 @@ def test_a_remote_flake_is_named_as_written_from_a_subfolder_of_the_repository(
     (tmp_path / "deploy").mkdir()
     monkeypatch.chdir(tmp_path / "deploy")
     flake = "github:acme/deploy"
-    group = nix_eval.Group(nix_eval.GroupKey("flake", flake, "x86_64-linux"), (), discover=True)
+    group = Group(GroupKey("flake", flake, "x86_64-linux"), (), discover=True)
     with pytest.raises(EvalError) as caught:
         nix_eval.run([nix_eval.Job(group, flake)], str(tmp_path), 60)
     assert str(caught.value) == f"{flake}: cannot fetch the input (while discovering images)"
