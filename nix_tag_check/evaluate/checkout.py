@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from nix_tag_check import paths
 from nix_tag_check.errors import EvalError
 from nix_tag_check.evaluate import nix as nix_eval
 from nix_tag_check.evaluate.groups import Evaluated, Group
@@ -276,7 +277,7 @@ def _explained(causes: Sequence[str]) -> str:
 
 
 def _shown(job: Job, root: str) -> str:
-    return os.path.relpath(job.group.target, root)
+    return paths.named(job.group.target, root)
 
 
 class _TooBig(Exception):

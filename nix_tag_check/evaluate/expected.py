@@ -24,7 +24,7 @@ from nix_tag_check.evaluate import store as cache
 from nix_tag_check.evaluate.groups import Evaluated, Group, Plan
 from nix_tag_check.evaluate.tracked_tree import View
 from nix_tag_check.git import GitTree, git, git_tree
-from nix_tag_check.paths import below
+from nix_tag_check.paths import below, relative
 
 if TYPE_CHECKING:  # running Nix: imported by a run that evaluates, never by a cached one
     from nix_tag_check.evaluate import nix as nix_eval
@@ -48,7 +48,7 @@ def _check_tracked(plan: Plan, config: Config) -> None:
     if view is None or view.tracked is None or plan.group.is_flake:
         return
     if not view.is_tracked(plan.rel):
-        shown = os.path.relpath(plan.group.target, config.root)
+        shown = _shown(plan, config)
         raise EvalError(f"{shown}: not tracked by Git, so the pipeline's clean clone does not "
                         "have it: git add it (or set `sources: worktree` in the config)")
 
@@ -237,7 +237,7 @@ def _check_fetches(plan: Plan, outcome: nix_eval.Outcome, batch: Sequence[Plan],
 
 def _shown(plan: Plan, config: Config) -> str:
     target = plan.group.target
-    return os.path.relpath(target, config.root) if target.startswith("/") else target
+    return relative(target, config.root) if target.startswith("/") else target
 
 
 def _store_unchanged(config: Config, tree: GitTree | None, store: cache.Store,
