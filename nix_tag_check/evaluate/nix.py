@@ -142,7 +142,7 @@ def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError
 
     The place is the file of the repository and line Nix names (a syntax error, a `throw`);
     a place outside the repository (nixpkgs) stays in the message, and an error with no
-    place in the repository names its image, for the config line (expected.placed).
+    place in the repository names its image, for the config line (run._on_config_line).
     """
     image = None
     failed: list[str] = []
@@ -187,14 +187,9 @@ def _explain(group: Group, stderr: str, root: str, extra: str = "") -> EvalError
     if group.is_flake:
         hint += _untracked_hint(group.target)
     said = f"{message} (while {what}){hint}{extra}"
-    if place is not None and _inside(place[0], root):
+    if place is not None and paths.is_inside(place[0], root):
         return _error(said, named, place)
     return _error(f"{where}: {said}", named)
-
-
-def _inside(path: str, root: str) -> bool:
-    """Whether Nix's absolute `path` is a file of the repository (not nixpkgs', the store's)."""
-    return paths.below(path, root) is not None
 
 
 def _error(message: str, image: str | None, place: tuple[str, int, int] | None = None

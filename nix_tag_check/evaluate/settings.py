@@ -12,6 +12,8 @@ import hashlib
 import os
 import shutil
 
+from nix_tag_check import state
+
 _MAX_SEARCH_PATH_FILES = 200_000
 _MAX_INCLUDES = 32
 _MAX_FILE = 16 << 20
@@ -112,12 +114,8 @@ def _pin(target: str, digest: hashlib._Hash) -> bool:
 def _content(path: str, digest: hashlib._Hash) -> bool:
     """A search path entry that is a file (`NIX_PATH=lib=/x/lib.nix`): Nix imports its
     content, so its content is keyed; False when it cannot be read whole."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(_MAX_FILE + 1)
-    except OSError:
-        return False
-    if len(raw) > _MAX_FILE:
+    raw = state.read(path, _MAX_FILE)
+    if raw is None:
         return False
     digest.update(f"file {hashlib.sha256(raw).hexdigest()}\0".encode())
     return True

@@ -19,6 +19,7 @@ from nix_tag_check.config.reference import (
     NIX_HASH_RE,
     ReferenceError,
     Repository,
+    in_text_re,
     parse_reference,
     parse_repository,
 )
@@ -30,9 +31,6 @@ _INLINE_RE = re.compile(rf"(?<![\w.:/@\[\]-])([\w.:/\[\]-]+):({_HASH})(?![\w.-])
 # Helm values: `tag: HASH` beside `repository:` (and `registry:`) in one mapping.
 _KEY_RE = re.compile(r"^(\s*)(?:-\s+)?(tag|repository|registry)\s*:\s*[\"']?([^\"'\s#]+)[\"']?"
                      r"\s*(?:#.*)?$", re.ASCII)
-# `repo:tag` with any tag, for the names the manifests reference at all (a misspelt image).
-_ANY_TAG_RE = re.compile(r"(?<![\w.:/@\[\]-])([\w.:/\[\]-]+):(\w[\w.-]{0,127})(?![\w.-])",
-                         re.ASCII)
 _NEIGHBOURS = 20  # lines looked at on each side of a `tag:` for its mapping's keys
 
 
@@ -63,12 +61,8 @@ def repositories(paths: Iterable[str], max_size: int) -> set[str]:
     found: set[str] = set()
     for path in paths:
         text = _text(path, max_size)
-        for match in _ANY_TAG_RE.finditer(text or ""):
-            try:
-                parse_reference(match[0])
-            except ReferenceError:
-                continue
-            found.add(match[1])
+        found.update(match["name"] for match in in_text_re().finditer(text or "")
+                     if match["tag"] or match["digest"])
     return found
 
 
